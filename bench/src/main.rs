@@ -1,0 +1,27 @@
+//! rkube's benchmarks. `bench/run` builds and runs them; the figures go
+//! into `docs/benchmarks.md`.
+
+mod stats;
+mod store;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(about = "rkube benchmarks")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// The store: embedded SQLite and a real etcd side by side.
+    Store(store::StoreArgs),
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    match Cli::parse().command {
+        Command::Store(args) => store::run(args).await,
+    }
+}

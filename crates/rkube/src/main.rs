@@ -1,0 +1,40 @@
+//! The `rkube` command: every rkube process is a subcommand of this binary.
+
+mod datastore;
+mod snapshot;
+
+use clap::{Parser, Subcommand};
+
+/// rkube: a Kubernetes-compatible container orchestrator in one binary.
+#[derive(Debug, Parser)]
+#[command(name = "rkube", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Save or restore a backup of the cluster's datastore.
+    #[command(subcommand)]
+    Snapshot(snapshot::SnapshotCommand),
+}
+
+fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async move {
+        match cli.command {
+            Command::Snapshot(command) => command.run().await,
+        }
+    })
+}
