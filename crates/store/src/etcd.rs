@@ -37,6 +37,10 @@ const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(30);
 /// How long a ping may go unanswered before the connection counts as dead.
 const KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// The largest gRPC message the client accepts: lists of many objects are
+/// large (kube-apiserver lifts the limit the same way).
+const MAX_MESSAGE_SIZE: usize = i32::MAX as usize;
+
 /// What etcd says when a revision has been compacted away.
 const COMPACTED_MESSAGE: &str = "required revision has been compacted";
 /// What etcd says about a revision it has not reached.
@@ -83,6 +87,21 @@ impl std::fmt::Debug for EtcdStore {
 }
 
 impl EtcdStore {
+    /// The KV service, without the default 4 MiB limit on answers.
+    fn kv(&self) -> etcd_client::KvClient {
+        self.client
+            .kv_client()
+            .max_decoding_message_size(MAX_MESSAGE_SIZE)
+            .max_encoding_message_size(MAX_MESSAGE_SIZE)
+    }
+
+    /// The watch service, without the default 4 MiB limit on answers.
+    fn watcher(&self) -> etcd_client::WatchClient {
+        self.client
+            .watch_client()
+            .max_decoding_message_size(MAX_MESSAGE_SIZE)
+    }
+
     /// Connects to etcd and checks that it answers (within 10 s).
     pub async fn connect(config: EtcdConfig) -> Result<Self> {
         let mut options = ConnectOptions::new()
@@ -125,7 +144,7 @@ impl EtcdStore {
         loop {
             let lease = self.leases.lease_for(&self.client, ttl).await?;
             let put_options = lease.map(|id| PutOptions::new().with_lease(id));
-            match self.client.kv_client().txn(txn(put_options)).await {
+            match self.kv().txn(txn(put_options)).await {
                 Err(err) if !retried && lease.is_some() && is_lease_not_found(&err) => {
                     self.leases.forget(ttl).await;
                     retried = true;
@@ -178,8 +197,7 @@ impl EtcdStore {
     /// Reads our record of the compacted revision.
     async fn compaction_record(&self) -> Result<CompactionRecord> {
         let mut resp = self
-            .client
-            .kv_client()
+            .kv()
             .get(self.keys.compact_key(), None)
             .await
             .map_err(etcd_error("reading the compacted revision"))?;
@@ -225,8 +243,7 @@ impl Store for EtcdStore {
     async fn current_revision(&self) -> Result<i64> {
         // A count of one key: the cheapest request that carries a header.
         let resp = self
-            .client
-            .kv_client()
+            .kv()
             .get(
                 self.keys.compact_key(),
                 Some(GetOptions::new().with_count_only()),
@@ -242,8 +259,7 @@ impl Store for EtcdStore {
 
     async fn get(&self, key: &str) -> Result<Option<KeyValue>> {
         let mut resp = self
-            .client
-            .kv_client()
+            .kv()
             .get(self.keys.key(key)?, None)
             .await
             .map_err(etcd_error("reading a key"))?;
@@ -263,7 +279,7 @@ impl Store for EtcdStore {
         if req.revision > 0 {
             options = options.with_revision(req.revision);
         }
-        let mut resp = match self.client.kv_client().get(start, Some(options)).await {
+        let mut resp = match self.kv().get(start, Some(options)).await {
             Ok(resp) => resp,
             Err(err) if is_compacted(&err) => return Err(self.compacted_error(req.revision).await),
             Err(err) if is_future_revision(&err) => {
@@ -355,8 +371,7 @@ impl Store for EtcdStore {
             )])
             .or_else([TxnOp::get(etcd_key, None)]);
         let resp = self
-            .client
-            .kv_client()
+            .kv()
             .txn(txn)
             .await
             .map_err(etcd_error("deleting a key"))?;
@@ -379,8 +394,7 @@ impl Store for EtcdStore {
 
     async fn delete_any(&self, key: &str) -> Result<Option<(i64, KeyValue)>> {
         let mut resp = self
-            .client
-            .kv_client()
+            .kv()
             .delete(
                 self.keys.key(key)?,
                 Some(DeleteOptions::new().with_prev_key()),
@@ -409,7 +423,7 @@ impl Store for EtcdStore {
                 current: record.current,
             });
         }
-        match self.client.kv_client().compact(revision, None).await {
+        match self.kv().compact(revision, None).await {
             Ok(_) => {}
             // Compacted further already (by another client): fine.
             Err(err) if is_compacted(&err) => {}
@@ -431,8 +445,7 @@ impl Store for EtcdStore {
                 )])
                 .and_then([TxnOp::put(compact_key, revision.to_string(), None)]);
             let resp = self
-                .client
-                .kv_client()
+                .kv()
                 .txn(txn)
                 .await
                 .map_err(etcd_error("recording the compacted revision"))?;

@@ -25,8 +25,7 @@ pub(super) async fn start(
         options = options.with_start_revision(start_revision);
     }
     let (requests, mut responses) = store
-        .client
-        .watch_client()
+        .watcher()
         .watch(start, Some(options))
         .await
         .map_err(etcd_error("starting a watch"))?
@@ -64,12 +63,7 @@ pub(super) async fn start(
 /// that a stale watch fails from `watch()` rather than as its first item.
 async fn check_not_compacted(store: &EtcdStore, revision: i64) -> Result<()> {
     let probe = GetOptions::new().with_revision(revision).with_count_only();
-    match store
-        .client
-        .kv_client()
-        .get(store.keys.compact_key(), Some(probe))
-        .await
-    {
+    match store.kv().get(store.keys.compact_key(), Some(probe)).await {
         Ok(_) => Ok(()),
         Err(err) if is_compacted(&err) => Err(store.compacted_error(revision).await),
         // A watch may start in the future: it waits for that revision.

@@ -622,3 +622,20 @@ pub async fn the_automatic_compactor_keeps_one_interval_of_history(s: S) {
     assert!(err.is_compacted(), "{err}");
     assert_eq!(get(&s, "/registry/ac").await.value, b("2"));
 }
+
+pub async fn a_list_larger_than_4_mib_is_returned_whole(s: S) {
+    // gRPC clients refuse answers over 4 MiB unless told otherwise.
+    let value: Bytes = vec![b'v'; 512 * 1024].into();
+    for i in 0..12 {
+        s.create(&format!("/registry/big/{i:02}"), value.clone(), None)
+            .await
+            .unwrap();
+    }
+    let listed = s.list(list_req("/registry/big/")).await.unwrap();
+    assert_eq!(listed.kvs.len(), 12);
+    assert!(listed.kvs.iter().all(|kv| kv.value == value));
+    let mut w = s.watch("/registry/big/", 1).await.unwrap();
+    for _ in 0..12 {
+        assert_eq!(next_event(&mut w).await.kv.value.len(), value.len());
+    }
+}
