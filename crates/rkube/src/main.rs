@@ -1,6 +1,7 @@
 //! The `rkube` command: every rkube process is a subcommand of this binary.
 
 mod datastore;
+mod server;
 mod snapshot;
 
 use clap::{Parser, Subcommand};
@@ -15,6 +16,8 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Run the control plane: the datastore and the Kubernetes API.
+    Server(server::ServerArgs),
     /// Save or restore a backup of the cluster's datastore.
     #[command(subcommand)]
     Snapshot(snapshot::SnapshotCommand),
@@ -34,6 +37,7 @@ fn main() -> anyhow::Result<()> {
         .build()?;
     runtime.block_on(async move {
         match cli.command {
+            Command::Server(args) => args.run().await,
             Command::Snapshot(command) => command.run().await,
         }
     })

@@ -68,7 +68,7 @@ pub enum TestkitError {
 }
 
 impl TestkitError {
-    fn io(context: &'static str) -> impl FnOnce(std::io::Error) -> Self {
+    pub(crate) fn io(context: &'static str) -> impl FnOnce(std::io::Error) -> Self {
         move |source| TestkitError::Io { context, source }
     }
 
@@ -261,7 +261,7 @@ fn find_binary() -> Result<PathBuf, TestkitError> {
 }
 
 /// Two distinct free ports on 127.0.0.1 (bound at once, then released).
-fn free_ports() -> Result<(u16, u16), TestkitError> {
+pub(crate) fn free_ports() -> Result<(u16, u16), TestkitError> {
     let bind = || {
         TcpListener::bind(("127.0.0.1", 0))
             .and_then(|listener| Ok((listener.local_addr()?.port(), listener)))

@@ -1,0 +1,184 @@
+//! OpenAPI v3 documents (`/openapi/v3` and one per group-version), derived from the registry's
+//! kinds and the Kubernetes API's protobuf descriptors. kubectl reads them to learn that the
+//! server validates fields itself (`fieldValidation`), and for `explain`.
+
+mod paths;
+mod schema;
+mod strict;
+pub mod v2;
+
+pub use strict::unknown_fields;
+
+use bytes::Bytes;
+use rkube_registry::kinds::BUILTIN;
+use schema::Components;
+use serde_json::{Map, Value, json};
+use std::collections::BTreeMap;
+use std::hash::{DefaultHasher, Hash, Hasher};
+use std::sync::OnceLock;
+
+/// One served OpenAPI document and the hash clients cache it by.
+pub struct Document {
+    /// The document's JSON bytes.
+    pub body: Bytes,
+    /// A hash of the body, used in `serverRelativeURL` and as the ETag.
+    pub hash: String,
+}
+
+/// Every OpenAPI v3 document the server serves.
+pub struct Documents {
+    index: Bytes,
+    v2_json: Bytes,
+    v2_protobuf: Bytes,
+    by_path: BTreeMap<String, Document>,
+}
+
+/// The protobuf message of a kind.
+fn message(api_version: &str, kind: &str) -> Option<prost_reflect::MessageDescriptor> {
+    rkube_protobuf::Codec::builtin().message_for(api_version, kind)
+}
+
+fn group_version_path(group: &str, version: &str) -> String {
+    if group.is_empty() {
+        format!("api/{version}")
+    } else {
+        format!("apis/{group}/{version}")
+    }
+}
+
+fn build_document(group: &str, version: &str) -> Value {
+    let mut components = Components::default();
+    let mut paths = Map::new();
+    let api_version = if group.is_empty() {
+        version.to_owned()
+    } else {
+        format!("{group}/{version}")
+    };
+    for info in BUILTIN
+        .iter()
+        .filter(|i| i.group == group && i.version == version)
+    {
+        let Some(kind) = message(&api_version, info.kind) else {
+            continue;
+        };
+        components.add_kind(&kind, group, version, info.kind);
+        let list_kind = format!("{}List", info.kind);
+        let list_def = match message(&api_version, &list_kind) {
+            Some(list) => {
+                components.add_kind(&list, group, version, &list_kind);
+                schema::definition_name(&list)
+            }
+            None => schema::definition_name(&kind),
+        };
+        for sub in info.subresources {
+            let extra = match sub {
+                rkube_registry::Subresource::Scale => {
+                    Some(("autoscaling/v1", "autoscaling", "v1", "Scale"))
+                }
+                rkube_registry::Subresource::Binding => Some(("v1", "", "v1", "Binding")),
+                rkube_registry::Subresource::Status => None,
+            };
+            if let Some((av, g, v, k)) = extra
+                && let Some(m) = message(av, k)
+            {
+                components.add_kind(&m, g, v, k);
+            }
+        }
+        for (path, item) in paths::resource_paths(info, &schema::definition_name(&kind), &list_def)
+        {
+            paths.insert(path, item);
+        }
+    }
+    for (av, g, v, k) in [
+        ("v1", "", "v1", "Status"),
+        ("v1", "", "v1", "DeleteOptions"),
+    ] {
+        if let Some(m) = rkube_protobuf::Codec::builtin()
+            .message_for(av, k)
+            .or_else(|| rkube_protobuf::Codec::builtin().message_for("meta.k8s.io/v1", k))
+        {
+            components.add_kind(&m, g, v, k);
+        }
+    }
+    json!({
+        "openapi": "3.0.0",
+        "info": {"title": "Kubernetes", "version": self::version()},
+        "paths": paths,
+        "components": {
+            "schemas": components.into_map(),
+            "securitySchemes": {"BearerToken": {"type": "apiKey", "description": "Bearer Token authentication", "name": "authorization", "in": "header"}},
+        },
+    })
+}
+
+/// The Kubernetes version the documents describe, e.g. `v1.33.0`.
+fn version() -> String {
+    format!(
+        "v{}.{}.0",
+        crate::KUBERNETES_VERSION.0,
+        crate::KUBERNETES_VERSION.1
+    )
+}
+
+fn hash_of(body: &[u8]) -> String {
+    let mut h = DefaultHasher::new();
+    body.hash(&mut h);
+    format!("{:016X}", h.finish())
+}
+
+impl Documents {
+    /// The documents of the built-in kinds, built once.
+    pub fn builtin() -> &'static Documents {
+        static DOCS: OnceLock<Documents> = OnceLock::new();
+        DOCS.get_or_init(Documents::build)
+    }
+
+    fn build() -> Documents {
+        let mut by_path = BTreeMap::new();
+        for (group, versions) in rkube_registry::kinds::groups() {
+            for version in versions {
+                let doc = build_document(group, version);
+                let body = Bytes::from(serde_json::to_vec(&doc).unwrap_or_default());
+                let hash = hash_of(&body);
+                by_path.insert(group_version_path(group, version), Document { body, hash });
+            }
+        }
+        let index: Map<String, Value> = by_path
+            .iter()
+            .map(|(path, doc)| {
+                (
+                    path.clone(),
+                    json!({"serverRelativeURL": format!("/openapi/v3/{path}?hash={}", doc.hash)}),
+                )
+            })
+            .collect();
+        let index = Bytes::from(serde_json::to_vec(&json!({"paths": index})).unwrap_or_default());
+        let v2_json = Bytes::from(serde_json::to_vec(&v2::json_document()).unwrap_or_default());
+        let v2_protobuf = Bytes::from(v2::protobuf_document());
+        Documents {
+            index,
+            v2_json,
+            v2_protobuf,
+            by_path,
+        }
+    }
+
+    /// `/openapi/v3`: where each group-version's document is.
+    pub fn index(&self) -> Bytes {
+        self.index.clone()
+    }
+
+    /// `/openapi/v2` in the form `accept` asks for: (content type, body).
+    pub fn v2(&self, accept: Option<&str>) -> (&'static str, Bytes) {
+        if accept.is_some_and(|a| a.contains(v2::PROTOBUF_ACCEPT)) {
+            (v2::PROTOBUF, self.v2_protobuf.clone())
+        } else {
+            ("application/json", self.v2_json.clone())
+        }
+    }
+
+    /// The document of a group-version path such as `api/v1` or `apis/apps/v1`.
+    pub fn get(&self, path: &str) -> Option<&Document> {
+        self.by_path.get(path)
+    }
+}

@@ -1,0 +1,239 @@
+//! `/openapi/v2`: the Swagger 2.0 document, in its JSON form and in the protobuf form
+//! (gnostic's `openapi.v2.Document`) that kubectl asks for. It lists every write operation
+//! with its group-version-kind and parameters, which is what kubectl 1.27–1.29 read to learn
+//! that the server validates fields itself. Schemas are served in the v3 documents only, so
+//! kubectl's client-side patch logic keeps its compiled-in metadata for built-in kinds.
+
+use rkube_registry::kinds::BUILTIN;
+use rkube_registry::{ResourceInfo, Subresource};
+use serde_json::{Map, Value, json};
+
+/// The media type clients ask for the protobuf form with (`Accept`).
+pub const PROTOBUF_ACCEPT: &str = "com.github.proto-openapi.spec.v2";
+/// The media type of the protobuf form as answered (Go's MIME parser rejects the `@` form
+/// clients send).
+pub const PROTOBUF: &str = "application/com.github.proto-openapi.spec.v2.v1.0+protobuf";
+
+const WRITE_PARAMS: [&str; 3] = ["dryRun", "fieldManager", "fieldValidation"];
+
+/// One operation of the document.
+struct Op {
+    path: String,
+    method: &'static str,
+    id: String,
+    gvk: (&'static str, &'static str, &'static str),
+    params: Vec<&'static str>,
+}
+
+fn operations(info: &ResourceInfo) -> Vec<Op> {
+    let prefix = if info.group.is_empty() {
+        format!("/api/{}", info.version)
+    } else {
+        format!("/apis/{}/{}", info.group, info.version)
+    };
+    let scope = if info.namespaced { "Namespaced" } else { "" };
+    let collection = if info.namespaced {
+        format!("{prefix}/namespaces/{{namespace}}/{}", info.plural)
+    } else {
+        format!("{prefix}/{}", info.plural)
+    };
+    let item = format!("{collection}/{{name}}");
+    let gvk = (info.group, info.version, info.kind);
+    let mut patch_params = WRITE_PARAMS.to_vec();
+    patch_params.push("force");
+    let mut ops = vec![
+        Op {
+            path: collection,
+            method: "post",
+            id: format!("create{scope}{}", info.kind),
+            gvk,
+            params: WRITE_PARAMS.to_vec(),
+        },
+        Op {
+            path: item.clone(),
+            method: "put",
+            id: format!("replace{scope}{}", info.kind),
+            gvk,
+            params: WRITE_PARAMS.to_vec(),
+        },
+        Op {
+            path: item.clone(),
+            method: "patch",
+            id: format!("patch{scope}{}", info.kind),
+            gvk,
+            params: patch_params.clone(),
+        },
+    ];
+    for sub in info.subresources {
+        let (sub_gvk, suffix) = match sub {
+            Subresource::Status => (gvk, "Status"),
+            Subresource::Scale => (("autoscaling", "v1", "Scale"), "Scale"),
+            Subresource::Binding => continue,
+        };
+        let path = format!("{item}/{}", sub.name());
+        ops.push(Op {
+            path: path.clone(),
+            method: "put",
+            id: format!("replace{scope}{}{suffix}", info.kind),
+            gvk: sub_gvk,
+            params: WRITE_PARAMS.to_vec(),
+        });
+        ops.push(Op {
+            path,
+            method: "patch",
+            id: format!("patch{scope}{}{suffix}", info.kind),
+            gvk: sub_gvk,
+            params: patch_params.clone(),
+        });
+    }
+    ops
+}
+
+fn all_operations() -> Vec<Op> {
+    BUILTIN.iter().flat_map(operations).collect()
+}
+
+/// The JSON form.
+pub fn json_document() -> Value {
+    let mut paths: Map<String, Value> = Map::new();
+    for op in all_operations() {
+        let params: Vec<Value> = op
+            .params
+            .iter()
+            .map(|p| json!({"name": p, "in": "query", "type": if *p == "force" { "boolean" } else { "string" }, "uniqueItems": true}))
+            .collect();
+        let entry = paths.entry(op.path).or_insert_with(|| json!({}));
+        entry[op.method] = json!({
+            "operationId": op.id,
+            "parameters": params,
+            "x-kubernetes-group-version-kind": {"group": op.gvk.0, "version": op.gvk.1, "kind": op.gvk.2},
+        });
+    }
+    json!({
+        "swagger": "2.0",
+        "info": {"title": "Kubernetes", "version": super::version()},
+        "paths": paths,
+        "definitions": {},
+    })
+}
+
+/// Protobuf wire-format writing: just the few shapes the document needs.
+mod wire {
+    pub fn varint(out: &mut Vec<u8>, mut v: u64) {
+        while v >= 0x80 {
+            out.push((v as u8) | 0x80);
+            v >>= 7;
+        }
+        out.push(v as u8);
+    }
+
+    /// A length-delimited field (string, bytes or message).
+    pub fn bytes(out: &mut Vec<u8>, field: u32, value: &[u8]) {
+        varint(out, (u64::from(field) << 3) | 2);
+        varint(out, value.len() as u64);
+        out.extend_from_slice(value);
+    }
+
+    /// A bool field.
+    pub fn boolean(out: &mut Vec<u8>, field: u32, value: bool) {
+        varint(out, u64::from(field) << 3);
+        varint(out, u64::from(value));
+    }
+}
+
+// Field numbers of gnostic's `openapi.v2` messages.
+const DOCUMENT_SWAGGER: u32 = 1;
+const DOCUMENT_INFO: u32 = 2;
+const DOCUMENT_PATHS: u32 = 8;
+const INFO_TITLE: u32 = 1;
+const INFO_VERSION: u32 = 2;
+const PATHS_PATH: u32 = 2;
+const NAMED_NAME: u32 = 1;
+const NAMED_VALUE: u32 = 2;
+const PATH_ITEM_PUT: u32 = 3;
+const PATH_ITEM_POST: u32 = 4;
+const PATH_ITEM_PATCH: u32 = 8;
+const OPERATION_ID: u32 = 5;
+const OPERATION_PARAMETERS: u32 = 8;
+const OPERATION_EXTENSIONS: u32 = 13;
+const PARAMETERS_ITEM_PARAMETER: u32 = 1;
+const PARAMETER_NON_BODY: u32 = 2;
+const NON_BODY_QUERY: u32 = 3;
+const QUERY_IN: u32 = 2;
+const QUERY_NAME: u32 = 4;
+const QUERY_TYPE: u32 = 6;
+const QUERY_UNIQUE_ITEMS: u32 = 20;
+const ANY_YAML: u32 = 2;
+
+fn operation(op: &Op) -> Vec<u8> {
+    let mut out = Vec::new();
+    wire::bytes(&mut out, OPERATION_ID, op.id.as_bytes());
+    for name in &op.params {
+        let mut query = Vec::new();
+        wire::bytes(&mut query, QUERY_IN, b"query");
+        wire::bytes(&mut query, QUERY_NAME, name.as_bytes());
+        wire::bytes(
+            &mut query,
+            QUERY_TYPE,
+            if *name == "force" {
+                b"boolean"
+            } else {
+                b"string"
+            },
+        );
+        wire::boolean(&mut query, QUERY_UNIQUE_ITEMS, true);
+        let mut non_body = Vec::new();
+        wire::bytes(&mut non_body, NON_BODY_QUERY, &query);
+        let mut parameter = Vec::new();
+        wire::bytes(&mut parameter, PARAMETER_NON_BODY, &non_body);
+        let mut item = Vec::new();
+        wire::bytes(&mut item, PARAMETERS_ITEM_PARAMETER, &parameter);
+        wire::bytes(&mut out, OPERATION_PARAMETERS, &item);
+    }
+    let yaml = format!(
+        "group: {:?}\nkind: {}\nversion: {}\n",
+        op.gvk.0, op.gvk.2, op.gvk.1
+    );
+    let mut any = Vec::new();
+    wire::bytes(&mut any, ANY_YAML, yaml.as_bytes());
+    let mut named = Vec::new();
+    wire::bytes(&mut named, NAMED_NAME, b"x-kubernetes-group-version-kind");
+    wire::bytes(&mut named, NAMED_VALUE, &any);
+    wire::bytes(&mut out, OPERATION_EXTENSIONS, &named);
+    out
+}
+
+/// The protobuf form.
+pub fn protobuf_document() -> Vec<u8> {
+    let mut by_path: Vec<(String, Vec<u8>)> = Vec::new();
+    for op in all_operations() {
+        let field = match op.method {
+            "put" => PATH_ITEM_PUT,
+            "post" => PATH_ITEM_POST,
+            _ => PATH_ITEM_PATCH,
+        };
+        let idx = match by_path.iter().position(|(p, _)| *p == op.path) {
+            Some(i) => i,
+            None => {
+                by_path.push((op.path.clone(), Vec::new()));
+                by_path.len() - 1
+            }
+        };
+        wire::bytes(&mut by_path[idx].1, field, &operation(&op));
+    }
+    let mut paths = Vec::new();
+    for (path, item) in &by_path {
+        let mut named = Vec::new();
+        wire::bytes(&mut named, NAMED_NAME, path.as_bytes());
+        wire::bytes(&mut named, NAMED_VALUE, item);
+        wire::bytes(&mut paths, PATHS_PATH, &named);
+    }
+    let mut info = Vec::new();
+    wire::bytes(&mut info, INFO_TITLE, b"Kubernetes");
+    wire::bytes(&mut info, INFO_VERSION, super::version().as_bytes());
+    let mut doc = Vec::new();
+    wire::bytes(&mut doc, DOCUMENT_SWAGGER, b"2.0");
+    wire::bytes(&mut doc, DOCUMENT_INFO, &info);
+    wire::bytes(&mut doc, DOCUMENT_PATHS, &paths);
+    doc
+}

@@ -1,0 +1,102 @@
+//! Building responses: objects, lists, tables, statuses.
+
+use crate::negotiate::Output;
+use axum::body::Body;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::Response;
+use bytes::{BufMut, Bytes, BytesMut};
+use rkube_api::status::StatusError;
+use rkube_registry::ResourceInfo;
+use serde_json::Value;
+use std::time::SystemTime;
+
+/// A JSON response with a status code.
+pub fn json(code: u16, body: impl Into<Bytes>) -> Response {
+    let mut resp = Response::new(Body::from(body.into()));
+    *resp.status_mut() = StatusCode::from_u16(code).unwrap_or(StatusCode::OK);
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    resp
+}
+
+/// A JSON response of a value.
+pub fn value(code: u16, v: &Value) -> Response {
+    json(code, serde_json::to_vec(v).unwrap_or_default())
+}
+
+/// A `metav1.Status` error response.
+pub fn status(err: &StatusError) -> Response {
+    value(err.code, &err.to_json())
+}
+
+/// A list of served objects: `<Kind>List` with the items' bytes spliced in.
+pub fn list_bytes(
+    info: &ResourceInfo,
+    items: &[Bytes],
+    rv: i64,
+    continue_token: Option<&str>,
+) -> Bytes {
+    let mut meta = serde_json::json!({"resourceVersion": rv.to_string()});
+    if let Some(token) = continue_token {
+        meta["continue"] = Value::from(token);
+    }
+    let head = format!(
+        "{{\"kind\":\"{}List\",\"apiVersion\":\"{}\",\"metadata\":{},\"items\":[",
+        info.kind,
+        info.api_version(),
+        meta
+    );
+    let size = head.len() + items.iter().map(|i| i.len() + 1).sum::<usize>() + 2;
+    let mut out = BytesMut::with_capacity(size);
+    out.put_slice(head.as_bytes());
+    for (i, item) in items.iter().enumerate() {
+        if i > 0 {
+            out.put_u8(b',');
+        }
+        out.put_slice(item);
+    }
+    out.put_slice(b"]}");
+    out.freeze()
+}
+
+/// Parses served objects for a table.
+pub fn parse_all(items: &[Bytes]) -> Vec<Value> {
+    items
+        .iter()
+        .filter_map(|b| serde_json::from_slice(b).ok())
+        .collect()
+}
+
+/// One object in the asked form.
+pub fn object(
+    output: Output,
+    info: &ResourceInfo,
+    code: u16,
+    bytes: Bytes,
+    include: Option<&str>,
+) -> Response {
+    match output {
+        Output::Table => {
+            let objects = parse_all(std::slice::from_ref(&bytes));
+            let rv = objects
+                .first()
+                .and_then(|o| o["metadata"]["resourceVersion"].as_str())
+                .unwrap_or("")
+                .to_owned();
+            let table = rkube_printers::table(
+                info.group,
+                info.plural,
+                &objects,
+                rkube_printers::IncludeObject::parse(include),
+                true,
+                &rv,
+                None,
+                SystemTime::now(),
+            );
+            value(code, &table)
+        }
+        _ => json(code, bytes),
+    }
+}

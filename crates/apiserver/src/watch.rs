@@ -1,0 +1,89 @@
+//! Streaming watch responses: one JSON event per line, as objects or as
+//! one-row Tables.
+
+use axum::body::Body;
+use axum::http::{HeaderValue, header};
+use axum::response::Response;
+use bytes::Bytes;
+use rkube_registry::ResourceInfo;
+use rkube_registry::storage::{WatchEventType, WatchItem};
+use serde_json::Value;
+use std::convert::Infallible;
+use std::time::{Duration, SystemTime};
+use tokio::sync::mpsc;
+
+/// A watch without `timeoutSeconds` ends after this long (upstream picks
+/// 30–60 minutes); clients then resume from their last resource version.
+const DEFAULT_TIMEOUT: Duration = Duration::from_secs(45 * 60);
+
+fn line(kind: WatchEventType, object: &[u8]) -> Bytes {
+    let mut out = Vec::with_capacity(object.len() + 32);
+    out.extend_from_slice(b"{\"type\":\"");
+    out.extend_from_slice(kind.as_str().as_bytes());
+    out.extend_from_slice(b"\",\"object\":");
+    out.extend_from_slice(object);
+    out.extend_from_slice(b"}\n");
+    Bytes::from(out)
+}
+
+fn as_table(info: &ResourceInfo, item: &WatchItem, first: bool, include: Option<&str>) -> Bytes {
+    if matches!(item.kind, WatchEventType::Error | WatchEventType::Bookmark) {
+        return item.object.clone();
+    }
+    let obj: Value = serde_json::from_slice(&item.object).unwrap_or_default();
+    let rv = obj["metadata"]["resourceVersion"]
+        .as_str()
+        .unwrap_or("")
+        .to_owned();
+    let table = rkube_printers::table(
+        info.group,
+        info.plural,
+        std::slice::from_ref(&obj),
+        rkube_printers::IncludeObject::parse(include),
+        first,
+        &rv,
+        None,
+        SystemTime::now(),
+    );
+    Bytes::from(serde_json::to_vec(&table).unwrap_or_default())
+}
+
+/// The streaming response of a watch.
+pub fn stream(
+    info: &'static ResourceInfo,
+    mut events: mpsc::Receiver<WatchItem>,
+    table: bool,
+    include: Option<&str>,
+    timeout_seconds: Option<u64>,
+) -> Response {
+    let include = include.map(str::to_owned);
+    let deadline =
+        tokio::time::Instant::now() + timeout_seconds.map_or(DEFAULT_TIMEOUT, Duration::from_secs);
+    let (tx, rx) = mpsc::channel::<Result<Bytes, Infallible>>(16);
+    tokio::spawn(async move {
+        let mut first = true;
+        loop {
+            let item = tokio::select! {
+                _ = tokio::time::sleep_until(deadline) => return,
+                _ = tx.closed() => return,
+                item = events.recv() => match item { Some(item) => item, None => return },
+            };
+            let object = if table {
+                as_table(info, &item, first, include.as_deref())
+            } else {
+                item.object.clone()
+            };
+            first = false;
+            if tx.send(Ok(line(item.kind, &object))).await.is_err() {
+                return;
+            }
+        }
+    });
+    let body = Body::from_stream(tokio_stream::wrappers::ReceiverStream::new(rx));
+    let mut resp = Response::new(body);
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    resp
+}

@@ -1,0 +1,382 @@
+//! Watch caches: every resource's current objects and recent events in
+//! memory, fed by one store watch, serving LIST and WATCH.
+//!
+//! Objects are held once, as the shared bytes a client receives (resource
+//! version included), with their labels and selectable fields beside them.
+
+use crate::kinds::{BUILTIN, ResourceInfo};
+use crate::object;
+use crate::strategy;
+use bytes::Bytes;
+use rkube_store::{EventKind, ListRequest, Store};
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::{Arc, RwLock};
+use tokio::sync::{broadcast, watch};
+
+/// How many recent events each cache keeps for watches that resume.
+const EVENT_WINDOW: usize = 1_000;
+/// How many events may wait for one slow watcher before it is dropped.
+const FANOUT_CAPACITY: usize = 4_096;
+
+/// One object as the cache holds it.
+#[derive(Debug)]
+pub struct Entry {
+    /// The store key.
+    pub key: String,
+    /// The object as served (resource version included).
+    pub bytes: Bytes,
+    /// Its resource version.
+    pub rv: i64,
+    /// `metadata.labels`.
+    pub labels: BTreeMap<String, String>,
+    /// Selectable fields: `metadata.name`, `metadata.namespace` and the
+    /// kind's own.
+    pub fields: Vec<(&'static str, String)>,
+}
+
+impl Entry {
+    pub(crate) fn from_stored(
+        key: String,
+        info: &ResourceInfo,
+        stored: &[u8],
+        rv: i64,
+    ) -> Option<Self> {
+        let obj = object::decode(stored, rv).ok()?;
+        let mut fields = vec![
+            (
+                "metadata.name",
+                object::meta_str(&obj, "name").unwrap_or("").to_owned(),
+            ),
+            (
+                "metadata.namespace",
+                object::meta_str(&obj, "namespace").unwrap_or("").to_owned(),
+            ),
+        ];
+        fields.extend(strategy::for_resource(info).fields(&obj));
+        Some(Entry {
+            key,
+            bytes: object::with_resource_version(stored, rv),
+            rv,
+            labels: object::labels(&obj),
+            fields,
+        })
+    }
+
+    /// The value of a selectable field.
+    pub fn field(&self, name: &str) -> Option<&str> {
+        self.fields
+            .iter()
+            .find(|(f, _)| *f == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// What happened to an object.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Change {
+    /// Created.
+    Added,
+    /// Updated.
+    Modified,
+    /// Deleted (the entry is the last state, at the deletion's revision).
+    Deleted,
+}
+
+/// One change, with the object's state before it.
+#[derive(Debug)]
+pub struct CacheEvent {
+    /// The kind of change.
+    pub change: Change,
+    /// The object after the change (for deletes: as it was, at the delete's revision).
+    pub entry: Arc<Entry>,
+    /// The object before the change.
+    pub prev: Option<Arc<Entry>>,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    objects: BTreeMap<String, Arc<Entry>>,
+    events: VecDeque<Arc<CacheEvent>>,
+    /// Watches can resume from any revision at or after this one.
+    window_start: i64,
+}
+
+/// The cache of one resource.
+#[derive(Debug)]
+pub struct ResourceCache {
+    info: &'static ResourceInfo,
+    state: RwLock<State>,
+    fanout: broadcast::Sender<Arc<CacheEvent>>,
+}
+
+/// A consistent view for a new watch: the state, the events after a
+/// revision, and the live feed from there.
+pub struct Subscription {
+    /// Objects at `rv` under the prefix (when asked for).
+    pub objects: Vec<Arc<Entry>>,
+    /// Buffered events after the asked revision.
+    pub backlog: Vec<Arc<CacheEvent>>,
+    /// Later events.
+    pub live: broadcast::Receiver<Arc<CacheEvent>>,
+}
+
+/// Why a watch cannot start from a revision.
+#[derive(Debug)]
+pub struct TooOld {
+    /// The oldest revision a watch can start from.
+    pub oldest: i64,
+}
+
+impl ResourceCache {
+    fn new(info: &'static ResourceInfo) -> Self {
+        ResourceCache {
+            info,
+            state: RwLock::new(State::default()),
+            fanout: broadcast::channel(FANOUT_CAPACITY).0,
+        }
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, State> {
+        self.state.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, State> {
+        self.state.write().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Subscribes from revision `after` (events with a greater revision),
+    /// or with the state under `prefix` (at the returned revision) when
+    /// `with_state`.
+    pub fn subscribe(
+        &self,
+        prefix: &str,
+        after: i64,
+        with_state: bool,
+        progress: &Caches,
+    ) -> Result<(Subscription, i64), TooOld> {
+        let state = self.read();
+        let rev = progress.revision();
+        // Subscribing under the lock: the dispatcher sends under the write lock.
+        let live = self.fanout.subscribe();
+        if !with_state && after < state.window_start {
+            return Err(TooOld {
+                oldest: state.window_start,
+            });
+        }
+        let objects = if with_state {
+            state
+                .objects
+                .range(prefix.to_owned()..)
+                .take_while(|(k, _)| k.starts_with(prefix))
+                .map(|(_, e)| e.clone())
+                .collect()
+        } else {
+            Vec::new()
+        };
+        let backlog = if with_state {
+            Vec::new()
+        } else {
+            state
+                .events
+                .iter()
+                .filter(|e| e.entry.rv > after && e.entry.key.starts_with(prefix))
+                .cloned()
+                .collect()
+        };
+        Ok((
+            Subscription {
+                objects,
+                backlog,
+                live,
+            },
+            rev,
+        ))
+    }
+
+    /// Applies an event and, still under the lock, reports the revision as
+    /// reached, so readers see objects and revision consistently.
+    fn apply(&self, event: CacheEvent, progress: &watch::Sender<i64>) {
+        let event = Arc::new(event);
+        let mut state = self.write();
+        match event.change {
+            Change::Deleted => state.objects.remove(&event.entry.key),
+            _ => state
+                .objects
+                .insert(event.entry.key.clone(), event.entry.clone()),
+        };
+        if state.events.len() == EVENT_WINDOW
+            && let Some(oldest) = state.events.pop_front()
+        {
+            state.window_start = oldest.entry.rv;
+        }
+        state.events.push_back(event.clone());
+        let rev = event.entry.rv;
+        let _ = self.fanout.send(event);
+        progress.send_replace(rev);
+    }
+
+    /// The objects under `prefix` and the revision they are consistent at.
+    pub fn snapshot_at(&self, prefix: &str, progress: &Caches) -> (Vec<Arc<Entry>>, i64) {
+        let state = self.read();
+        let rev = progress.revision();
+        let objects = state
+            .objects
+            .range(prefix.to_owned()..)
+            .take_while(|(k, _)| k.starts_with(prefix))
+            .map(|(_, e)| e.clone())
+            .collect();
+        (objects, rev)
+    }
+}
+
+/// Every resource's cache, and the revision they have all caught up to.
+pub struct Caches {
+    by_segment: HashMap<String, Arc<ResourceCache>>,
+    progress: watch::Sender<i64>,
+}
+
+impl std::fmt::Debug for Caches {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Caches")
+            .field("resources", &self.by_segment.len())
+            .field("revision", &*self.progress.borrow())
+            .finish()
+    }
+}
+
+/// The path segment after `/registry/` that names a resource's keys.
+fn segment(key: &str) -> Option<&str> {
+    key.strip_prefix("/registry/")?.split('/').next()
+}
+
+impl Caches {
+    /// Fills every cache from the store and keeps them fed by one watch.
+    pub async fn start(store: Arc<dyn Store>) -> rkube_store::Result<Arc<Self>> {
+        let mut by_segment = HashMap::new();
+        for info in BUILTIN {
+            let prefix = info.key_prefix();
+            let seg = segment(&prefix).unwrap_or_default().to_owned();
+            by_segment
+                .entry(seg)
+                .or_insert_with(|| Arc::new(ResourceCache::new(info)));
+        }
+        let rev = fill(store.as_ref(), &by_segment).await?;
+        for cache in by_segment.values() {
+            cache.write().window_start = rev;
+        }
+        let caches = Arc::new(Caches {
+            by_segment,
+            progress: watch::Sender::new(rev),
+        });
+        let mut stream = store.watch("/registry/", rev + 1).await?;
+        let feed = caches.clone();
+        tokio::spawn(async move {
+            while let Some(item) = stream.recv().await {
+                match item {
+                    Ok(event) => feed.dispatch(event),
+                    Err(err) => {
+                        // Without its feed the cache would serve stale data.
+                        tracing::error!(%err, "the watch cache lost its store watch");
+                        break;
+                    }
+                }
+            }
+        });
+        Ok(caches)
+    }
+
+    /// The cache of a resource.
+    pub fn get(&self, info: &ResourceInfo) -> Option<&Arc<ResourceCache>> {
+        let prefix = info.key_prefix();
+        self.by_segment.get(segment(&prefix)?)
+    }
+
+    /// The revision every cache has caught up to.
+    pub fn revision(&self) -> i64 {
+        *self.progress.borrow()
+    }
+
+    /// Waits until the caches have seen revision `rev`, at most `limit`.
+    pub async fn wait_for(&self, rev: i64, limit: std::time::Duration) -> bool {
+        let mut progress = self.progress.subscribe();
+        tokio::time::timeout(limit, progress.wait_for(|seen| *seen >= rev))
+            .await
+            .is_ok_and(|r| r.is_ok())
+    }
+
+    fn dispatch(&self, event: rkube_store::WatchEvent) {
+        let rev = event.kv.mod_revision;
+        let Some(cache) = segment(&event.kv.key).and_then(|s| self.by_segment.get(s)) else {
+            self.progress.send_replace(rev);
+            return;
+        };
+        let info = cache.info;
+        let prev = event.prev.as_ref().and_then(|p| {
+            Entry::from_stored(p.key.clone(), info, &p.value, p.mod_revision).map(Arc::new)
+        });
+        let (change, entry) = match event.kind {
+            EventKind::Put => {
+                let change = if event.kv.version == 1 {
+                    Change::Added
+                } else {
+                    Change::Modified
+                };
+                (
+                    change,
+                    Entry::from_stored(event.kv.key, info, &event.kv.value, rev),
+                )
+            }
+            EventKind::Delete => {
+                let entry = event
+                    .prev
+                    .and_then(|p| Entry::from_stored(p.key, info, &p.value, rev));
+                (Change::Deleted, entry)
+            }
+        };
+        match entry {
+            Some(entry) => cache.apply(
+                CacheEvent {
+                    change,
+                    entry: Arc::new(entry),
+                    prev,
+                },
+                &self.progress,
+            ),
+            None => {
+                tracing::warn!(rev, "skipping an undecodable object in the watch cache");
+                self.progress.send_replace(rev);
+            }
+        }
+    }
+}
+
+/// Loads every cache from the store; returns the revision of the load.
+async fn fill(
+    store: &dyn Store,
+    by_segment: &HashMap<String, Arc<ResourceCache>>,
+) -> rkube_store::Result<i64> {
+    let mut req = ListRequest {
+        prefix: "/registry/".to_owned(),
+        limit: 1_000,
+        ..ListRequest::default()
+    };
+    loop {
+        let page = store.list(req.clone()).await?;
+        req.revision = page.revision;
+        for kv in &page.kvs {
+            if let Some(cache) = segment(&kv.key).and_then(|s| by_segment.get(s))
+                && let Some(entry) =
+                    Entry::from_stored(kv.key.clone(), cache.info, &kv.value, kv.mod_revision)
+            {
+                cache
+                    .write()
+                    .objects
+                    .insert(kv.key.clone(), Arc::new(entry));
+            }
+        }
+        match (page.more, page.kvs.last()) {
+            (true, Some(last)) => req.start_after = Some(last.key.clone()),
+            _ => return Ok(page.revision),
+        }
+    }
+}

@@ -1,0 +1,219 @@
+//! The kinds rkube serves: one table from which routing, discovery and
+//! storage keys derive.
+
+/// A subresource served under a resource (`pods/status`, `deployments/scale`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Subresource {
+    /// `<resource>/status`: writes change the status only.
+    Status,
+    /// `<resource>/scale`: an `autoscaling/v1` Scale view of the replicas.
+    Scale,
+    /// `pods/binding`: assigns a pod to a node.
+    Binding,
+}
+
+impl Subresource {
+    /// The subresource's name in paths and discovery.
+    pub fn name(self) -> &'static str {
+        match self {
+            Subresource::Status => "status",
+            Subresource::Scale => "scale",
+            Subresource::Binding => "binding",
+        }
+    }
+}
+
+/// One served resource: a kind at a group/version, and how it is named.
+#[derive(Debug)]
+pub struct ResourceInfo {
+    /// API group ("" for core).
+    pub group: &'static str,
+    /// API version.
+    pub version: &'static str,
+    /// Kind, e.g. `Deployment`.
+    pub kind: &'static str,
+    /// Plural resource name, e.g. `deployments`.
+    pub plural: &'static str,
+    /// Singular resource name, e.g. `deployment`.
+    pub singular: &'static str,
+    /// Whether objects live in namespaces.
+    pub namespaced: bool,
+    /// Short names, e.g. `deploy`.
+    pub short_names: &'static [&'static str],
+    /// Categories, e.g. `all`.
+    pub categories: &'static [&'static str],
+    /// Subresources served.
+    pub subresources: &'static [Subresource],
+}
+
+impl ResourceInfo {
+    /// `v1` or `apps/v1`.
+    pub fn api_version(&self) -> String {
+        if self.group.is_empty() {
+            self.version.to_owned()
+        } else {
+            format!("{}/{}", self.group, self.version)
+        }
+    }
+
+    /// The resource as upstream names it in messages: `pods`, `deployments.apps`.
+    pub fn group_resource(&self) -> rkube_api::gvk::GroupResource {
+        rkube_api::gvk::GroupResource {
+            group: self.group.to_owned(),
+            resource: self.plural.to_owned(),
+        }
+    }
+
+    /// The kind with its group, as upstream names it in messages.
+    pub fn group_kind(&self) -> rkube_api::gvk::GroupKind {
+        rkube_api::gvk::GroupKind {
+            group: self.group.to_owned(),
+            kind: self.kind.to_owned(),
+        }
+    }
+
+    /// Whether the subresource is served.
+    pub fn has(&self, sub: Subresource) -> bool {
+        self.subresources.contains(&sub)
+    }
+
+    /// The store prefix holding every object of this resource, following
+    /// upstream's layout `/registry/<resource>/` (group-qualified where two
+    /// groups share a resource name).
+    pub fn key_prefix(&self) -> String {
+        match (self.group, self.plural) {
+            ("events.k8s.io", _) => "/registry/events.k8s.io/events/".to_owned(),
+            _ => format!("/registry/{}/", self.plural),
+        }
+    }
+
+    /// The store key of one object.
+    pub fn key(&self, namespace: Option<&str>, name: &str) -> String {
+        match namespace {
+            Some(ns) if self.namespaced => format!("{}{ns}/{name}", self.key_prefix()),
+            _ => format!("{}{name}", self.key_prefix()),
+        }
+    }
+
+    /// The store prefix of one namespace's objects (or all, for `None`).
+    pub fn namespace_prefix(&self, namespace: Option<&str>) -> String {
+        match namespace {
+            Some(ns) if self.namespaced => format!("{}{ns}/", self.key_prefix()),
+            _ => self.key_prefix(),
+        }
+    }
+}
+
+use Subresource::{Binding, Scale, Status};
+
+macro_rules! kind {
+    ($group:expr, $version:expr, $kind:expr, $plural:expr, $singular:expr, namespaced: $ns:expr,
+     short: [$($short:expr),*], categories: [$($cat:expr),*], sub: [$($sub:expr),*]) => {
+        ResourceInfo {
+            group: $group,
+            version: $version,
+            kind: $kind,
+            plural: $plural,
+            singular: $singular,
+            namespaced: $ns,
+            short_names: &[$($short),*],
+            categories: &[$($cat),*],
+            subresources: &[$($sub),*],
+        }
+    };
+}
+
+/// Every built-in resource rkube serves, in discovery order.
+pub static BUILTIN: &[ResourceInfo] = &[
+    kind!("", "v1", "Namespace", "namespaces", "namespace", namespaced: false, short: ["ns"], categories: [], sub: [Status]),
+    kind!("", "v1", "Pod", "pods", "pod", namespaced: true, short: ["po"], categories: ["all"], sub: [Status, Binding]),
+    kind!("", "v1", "Service", "services", "service", namespaced: true, short: ["svc"], categories: ["all"], sub: [Status]),
+    kind!("", "v1", "Endpoints", "endpoints", "endpoints", namespaced: true, short: ["ep"], categories: [], sub: []),
+    kind!("", "v1", "Node", "nodes", "node", namespaced: false, short: ["no"], categories: [], sub: [Status]),
+    kind!("", "v1", "ConfigMap", "configmaps", "configmap", namespaced: true, short: ["cm"], categories: [], sub: []),
+    kind!("", "v1", "Secret", "secrets", "secret", namespaced: true, short: [], categories: [], sub: []),
+    kind!("", "v1", "ServiceAccount", "serviceaccounts", "serviceaccount", namespaced: true, short: ["sa"], categories: [], sub: []),
+    kind!("", "v1", "Event", "events", "event", namespaced: true, short: ["ev"], categories: [], sub: []),
+    kind!("", "v1", "PersistentVolume", "persistentvolumes", "persistentvolume", namespaced: false, short: ["pv"], categories: [], sub: [Status]),
+    kind!("", "v1", "PersistentVolumeClaim", "persistentvolumeclaims", "persistentvolumeclaim", namespaced: true, short: ["pvc"], categories: [], sub: [Status]),
+    kind!("apps", "v1", "Deployment", "deployments", "deployment", namespaced: true, short: ["deploy"], categories: ["all"], sub: [Status, Scale]),
+    kind!("apps", "v1", "ReplicaSet", "replicasets", "replicaset", namespaced: true, short: ["rs"], categories: ["all"], sub: [Status, Scale]),
+    kind!("apps", "v1", "StatefulSet", "statefulsets", "statefulset", namespaced: true, short: ["sts"], categories: ["all"], sub: [Status, Scale]),
+    kind!("apps", "v1", "DaemonSet", "daemonsets", "daemonset", namespaced: true, short: ["ds"], categories: ["all"], sub: [Status]),
+    kind!("apps", "v1", "ControllerRevision", "controllerrevisions", "controllerrevision", namespaced: true, short: [], categories: [], sub: []),
+    kind!("batch", "v1", "Job", "jobs", "job", namespaced: true, short: [], categories: ["all"], sub: [Status]),
+    kind!("batch", "v1", "CronJob", "cronjobs", "cronjob", namespaced: true, short: ["cj"], categories: ["all"], sub: [Status]),
+    kind!("coordination.k8s.io", "v1", "Lease", "leases", "lease", namespaced: true, short: [], categories: [], sub: []),
+    kind!("discovery.k8s.io", "v1", "EndpointSlice", "endpointslices", "endpointslice", namespaced: true, short: [], categories: [], sub: []),
+    kind!("events.k8s.io", "v1", "Event", "events", "event", namespaced: true, short: ["ev"], categories: [], sub: []),
+    kind!("rbac.authorization.k8s.io", "v1", "Role", "roles", "role", namespaced: true, short: [], categories: [], sub: []),
+    kind!("rbac.authorization.k8s.io", "v1", "RoleBinding", "rolebindings", "rolebinding", namespaced: true, short: [], categories: [], sub: []),
+    kind!("rbac.authorization.k8s.io", "v1", "ClusterRole", "clusterroles", "clusterrole", namespaced: false, short: [], categories: [], sub: []),
+    kind!("rbac.authorization.k8s.io", "v1", "ClusterRoleBinding", "clusterrolebindings", "clusterrolebinding", namespaced: false, short: [], categories: [], sub: []),
+    kind!("networking.k8s.io", "v1", "Ingress", "ingresses", "ingress", namespaced: true, short: ["ing"], categories: [], sub: [Status]),
+    kind!("networking.k8s.io", "v1", "IngressClass", "ingressclasses", "ingressclass", namespaced: false, short: [], categories: [], sub: []),
+    kind!("networking.k8s.io", "v1", "NetworkPolicy", "networkpolicies", "networkpolicy", namespaced: true, short: ["netpol"], categories: [], sub: []),
+    kind!("policy", "v1", "PodDisruptionBudget", "poddisruptionbudgets", "poddisruptionbudget", namespaced: true, short: ["pdb"], categories: [], sub: [Status]),
+    kind!("storage.k8s.io", "v1", "StorageClass", "storageclasses", "storageclass", namespaced: false, short: ["sc"], categories: [], sub: []),
+    kind!("scheduling.k8s.io", "v1", "PriorityClass", "priorityclasses", "priorityclass", namespaced: false, short: ["pc"], categories: [], sub: []),
+];
+
+/// Looks up a served resource by group, version and plural name.
+pub fn find(group: &str, version: &str, plural: &str) -> Option<&'static ResourceInfo> {
+    BUILTIN
+        .iter()
+        .find(|r| r.group == group && r.version == version && r.plural == plural)
+}
+
+/// The API groups served, in discovery order, each with its versions.
+pub fn groups() -> Vec<(&'static str, Vec<&'static str>)> {
+    let mut groups: Vec<(&'static str, Vec<&'static str>)> = Vec::new();
+    for r in BUILTIN {
+        match groups.iter_mut().find(|(g, _)| *g == r.group) {
+            Some((_, versions)) if !versions.contains(&r.version) => versions.push(r.version),
+            Some(_) => {}
+            None => groups.push((r.group, vec![r.version])),
+        }
+    }
+    groups
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_resource_is_unique_per_group_version() {
+        for (i, a) in BUILTIN.iter().enumerate() {
+            for b in &BUILTIN[i + 1..] {
+                assert!(
+                    !(a.group == b.group && a.version == b.version && a.plural == b.plural),
+                    "{} served twice",
+                    a.plural
+                );
+                assert_ne!(
+                    a.key_prefix(),
+                    b.key_prefix(),
+                    "{} and {} share a key prefix",
+                    a.plural,
+                    b.plural
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn keys_follow_upstreams_layout() {
+        let pods = find("", "v1", "pods").unwrap();
+        assert_eq!(
+            pods.key(Some("default"), "web"),
+            "/registry/pods/default/web"
+        );
+        let nodes = find("", "v1", "nodes").unwrap();
+        assert_eq!(nodes.key(None, "n1"), "/registry/nodes/n1");
+        assert_eq!(
+            find("apps", "v1", "deployments").unwrap().api_version(),
+            "apps/v1"
+        );
+    }
+}

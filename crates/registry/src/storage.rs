@@ -1,0 +1,291 @@
+//! One generic storage for every kind: the order of steps of each verb
+//! lives here, the kind-specific parts in [`crate::strategy`].
+//!
+//! Writes and single-object reads go to the store; lists and watches are
+//! served from the watch caches (see [`crate::cache`]) with upstream's
+//! resourceVersion rules.
+
+mod delete;
+mod list;
+mod update;
+mod watch;
+
+pub use delete::DeleteOptions;
+pub use list::{Filter, ListOptions, ListResult};
+pub use watch::{WatchEventType, WatchItem, WatchOptions};
+
+use crate::alloc::Allocator;
+use crate::cache::Caches;
+use crate::kinds::{ResourceInfo, Subresource};
+use crate::object;
+use crate::strategy::{self, Rejection};
+use bytes::Bytes;
+use rkube_api::status::StatusError;
+use rkube_store::Store;
+use serde_json::Value;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Upstream's limit on a stored object (etcd's default request limit).
+pub const MAX_OBJECT_BYTES: usize = 1_572_864;
+/// How long Events live, as upstream's `--event-ttl`.
+pub const EVENT_TTL: Duration = Duration::from_secs(3600);
+
+/// The storage behind every resource.
+#[derive(Clone)]
+pub struct Storage {
+    store: Arc<dyn Store>,
+    caches: Arc<Caches>,
+    allocator: Allocator,
+}
+
+impl std::fmt::Debug for Storage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Storage")
+            .field("caches", &self.caches)
+            .field("allocator", &self.allocator)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The current time as upstream writes timestamps (RFC 3339, seconds).
+pub fn now() -> Value {
+    Value::from(rkube_api::time::now_rfc3339())
+}
+
+fn rejection(info: &ResourceInfo, name: &str, rejection: Rejection) -> StatusError {
+    match rejection {
+        Rejection::Decode(message) => StatusError::bad_request(&message),
+        Rejection::Invalid(errors) => StatusError::invalid(&info.group_kind(), name, &errors),
+    }
+}
+
+fn internal(err: impl std::fmt::Display) -> StatusError {
+    StatusError::internal_error(&err.to_string())
+}
+
+/// Random lowercase letters and digits, as upstream's name generator uses.
+fn random_suffix(len: usize) -> String {
+    const ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
+    let bytes = uuid::Uuid::new_v4().into_bytes();
+    bytes
+        .iter()
+        .take(len)
+        .map(|b| ALPHABET[*b as usize % ALPHABET.len()] as char)
+        .collect()
+}
+
+/// Checks (and fills in when missing) `apiVersion` and `kind` of a body.
+fn check_type(info: &ResourceInfo, obj: &mut Value) -> Result<(), StatusError> {
+    let Some(map) = obj.as_object_mut() else {
+        return Err(StatusError::bad_request("the body is not a JSON object"));
+    };
+    let expected = info.api_version();
+    match map.get("apiVersion").and_then(Value::as_str) {
+        None | Some("") => {
+            map.insert("apiVersion".into(), Value::from(expected));
+        }
+        Some(v) if v == expected => {}
+        Some(v) => {
+            return Err(StatusError::bad_request(&format!(
+                "the API version in the data ({v}) does not match the expected API version ({expected})"
+            )));
+        }
+    }
+    match map.get("kind").and_then(Value::as_str) {
+        None | Some("") => {
+            map.insert("kind".into(), Value::from(info.kind));
+        }
+        Some(k) if k == info.kind => {}
+        Some(k) => {
+            return Err(StatusError::bad_request(&format!(
+                "the kind in the data ({k}) does not match the expected kind ({})",
+                info.kind
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Puts the request's namespace into the object, refusing a different one.
+fn check_namespace(
+    info: &ResourceInfo,
+    namespace: Option<&str>,
+    obj: &mut Value,
+) -> Result<(), StatusError> {
+    let meta = object::meta_mut(obj);
+    if !info.namespaced {
+        meta.remove("namespace");
+        return Ok(());
+    }
+    let Some(ns) = namespace else {
+        return Ok(());
+    };
+    match meta.get("namespace").and_then(Value::as_str) {
+        None | Some("") => {
+            meta.insert("namespace".into(), Value::from(ns));
+            Ok(())
+        }
+        Some(given) if given == ns => Ok(()),
+        Some(_) => Err(StatusError::bad_request(
+            "the namespace of the provided object does not match the namespace sent on the request",
+        )),
+    }
+}
+
+/// Everything but `metadata` and `status`: what `generation` counts.
+fn spec_part(obj: &Value) -> Value {
+    let mut obj = obj.clone();
+    if let Some(map) = obj.as_object_mut() {
+        map.remove("metadata");
+        map.remove("status");
+    }
+    obj
+}
+
+impl Storage {
+    /// Storage over `store`, with its watch caches started, allocating
+    /// Service cluster IPs from `allocator`.
+    pub async fn start(store: Arc<dyn Store>, allocator: Allocator) -> rkube_store::Result<Self> {
+        let caches = Caches::start(store.clone()).await?;
+        Ok(Storage {
+            store,
+            caches,
+            allocator,
+        })
+    }
+
+    /// The store underneath.
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    /// The Service IP allocator.
+    pub fn allocator(&self) -> &Allocator {
+        &self.allocator
+    }
+
+    /// Reads one object as served, with its revision.
+    pub async fn get_raw(
+        &self,
+        info: &ResourceInfo,
+        namespace: Option<&str>,
+        name: &str,
+    ) -> Result<(Value, i64), StatusError> {
+        let key = info.key(namespace, name);
+        let kv = self
+            .store
+            .get(&key)
+            .await
+            .map_err(internal)?
+            .ok_or_else(|| StatusError::not_found(&info.group_resource(), name))?;
+        let obj = object::decode(&kv.value, kv.mod_revision).map_err(internal)?;
+        Ok((obj, kv.mod_revision))
+    }
+
+    /// Reads one object, as served.
+    pub async fn get(
+        &self,
+        info: &ResourceInfo,
+        namespace: Option<&str>,
+        name: &str,
+    ) -> Result<Bytes, StatusError> {
+        let key = info.key(namespace, name);
+        let kv = self
+            .store
+            .get(&key)
+            .await
+            .map_err(internal)?
+            .ok_or_else(|| StatusError::not_found(&info.group_resource(), name))?;
+        Ok(object::with_resource_version(&kv.value, kv.mod_revision))
+    }
+
+    /// Creates an object; returns it as stored (or as it would be, with
+    /// `dry_run`).
+    pub async fn create(
+        &self,
+        info: &ResourceInfo,
+        namespace: Option<&str>,
+        mut obj: Value,
+        dry_run: bool,
+    ) -> Result<Bytes, StatusError> {
+        check_type(info, &mut obj)?;
+        check_namespace(info, namespace, &mut obj)?;
+        let tracks_generation = strategy::for_resource(info).tracks_generation();
+        let meta = object::meta_mut(&mut obj);
+        let name = meta
+            .get("name")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_owned();
+        if name.is_empty()
+            && let Some(prefix) = meta.get("generateName").and_then(Value::as_str)
+            && !prefix.is_empty()
+        {
+            let generated = format!("{prefix}{}", random_suffix(5));
+            meta.insert("name".into(), Value::from(generated));
+        }
+        meta.insert("uid".into(), Value::from(uuid::Uuid::new_v4().to_string()));
+        meta.insert("creationTimestamp".into(), now());
+        for field in [
+            "resourceVersion",
+            "deletionTimestamp",
+            "deletionGracePeriodSeconds",
+            "selfLink",
+        ] {
+            meta.remove(field);
+        }
+        if tracks_generation {
+            meta.insert("generation".into(), Value::from(1));
+        } else {
+            meta.remove("generation");
+        }
+        if info.has(Subresource::Status)
+            && let Some(map) = obj.as_object_mut()
+        {
+            map.remove("status");
+        }
+        let name = object::meta_str(&obj, "name").unwrap_or("").to_owned();
+        let mut obj = strategy::for_resource(info)
+            .create(info, obj)
+            .map_err(|r| rejection(info, &name, r))?;
+        let claimed = if info.group.is_empty() && info.plural == "services" {
+            update::allocate_service(self, &mut obj, None, dry_run).await?
+        } else {
+            Vec::new()
+        };
+        let bytes = object::encode(&obj);
+        if bytes.len() > MAX_OBJECT_BYTES {
+            self.release(claimed).await;
+            return Err(StatusError::request_entity_too_large(
+                "etcdserver: request is too large",
+            ));
+        }
+        if dry_run {
+            return Ok(Bytes::from(bytes));
+        }
+        let ttl = (info.plural == "events").then_some(EVENT_TTL);
+        let key = info.key(namespace, &name);
+        match self
+            .store
+            .create(&key, Bytes::from(bytes.clone()), ttl)
+            .await
+        {
+            Ok(rev) => Ok(object::with_resource_version(&bytes, rev)),
+            Err(rkube_store::Error::AlreadyExists { .. }) => {
+                self.release(claimed).await;
+                Err(StatusError::already_exists(&info.group_resource(), &name))
+            }
+            Err(err) => {
+                self.release(claimed).await;
+                Err(internal(err))
+            }
+        }
+    }
+
+    async fn release(&self, claimed: Vec<update::Claim>) {
+        for claim in claimed {
+            claim.release(self).await;
+        }
+    }
+}

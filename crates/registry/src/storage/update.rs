@@ -1,0 +1,420 @@
+//! Updates (PUT, status, patches) and Service allocations.
+
+use super::{Storage, check_namespace, check_type, internal, object, rejection, spec_part};
+use crate::alloc::AllocError;
+use crate::kinds::{ResourceInfo, Subresource};
+use crate::strategy;
+use bytes::Bytes;
+use rkube_api::field::{FieldError, Path};
+use rkube_api::status::StatusError;
+use serde_json::Value;
+use std::net::Ipv4Addr;
+
+/// The optimistic-concurrency message upstream gives on a stale update.
+pub const OPTIMISTIC_LOCK: &str =
+    "the object has been modified; please apply your changes to the latest version and try again";
+
+/// How often an update without a precondition retries on a conflict.
+const RETRIES: usize = 16;
+
+/// Something claimed for a Service, released if the write fails.
+#[derive(Debug)]
+pub enum Claim {
+    /// A cluster IP.
+    Ip(Ipv4Addr),
+    /// A node port.
+    Port(u16),
+}
+
+impl Claim {
+    /// Gives the claim back.
+    pub async fn release(self, storage: &Storage) {
+        let store = storage.store.as_ref();
+        match self {
+            Claim::Ip(ip) => storage.allocator.release_ip(store, ip).await,
+            Claim::Port(port) => storage.allocator.release_port(store, port).await,
+        }
+    }
+}
+
+fn alloc_error(path: Path, value: Value, err: AllocError) -> StatusError {
+    match err {
+        AllocError::Store(err) => internal(err),
+        other => StatusError::invalid(
+            &rkube_api::gvk::GroupKind {
+                group: String::new(),
+                kind: "Service".to_owned(),
+            },
+            "",
+            &[FieldError::invalid(&path, value, &other.to_string())],
+        ),
+    }
+}
+
+/// Claims the cluster IP and node ports a Service needs (those `old` did
+/// not already hold). Claims nothing in a dry run.
+pub(super) async fn allocate_service(
+    storage: &Storage,
+    svc: &mut Value,
+    old: Option<&Value>,
+    dry_run: bool,
+) -> Result<Vec<Claim>, StatusError> {
+    let mut claims = Vec::new();
+    let store = storage.store.as_ref();
+    let spec = &mut svc["spec"];
+    let ty = spec["type"].as_str().unwrap_or("ClusterIP").to_owned();
+    let held_ip = old
+        .and_then(|o| o["spec"]["clusterIP"].as_str())
+        .map(str::to_owned);
+    let ip = spec["clusterIP"].as_str().unwrap_or("").to_owned();
+    if ty != "ExternalName"
+        && ip != "None"
+        && (held_ip.is_none() || held_ip.as_deref() != Some(&ip))
+    {
+        let path = Path::new("spec").child("clusterIPs").index(0);
+        let chosen = if ip.is_empty() {
+            if dry_run {
+                None
+            } else {
+                let ip = storage
+                    .allocator
+                    .next_ip(store)
+                    .await
+                    .map_err(|e| alloc_error(path, Value::Null, e))?;
+                Some(ip)
+            }
+        } else {
+            let parsed: Ipv4Addr = ip.parse().map_err(|_| {
+                alloc_error(
+                    path.clone(),
+                    Value::from(ip.clone()),
+                    AllocError::OutOfRange {
+                        range: "the service CIDR".to_owned(),
+                    },
+                )
+            })?;
+            if !dry_run {
+                storage
+                    .allocator
+                    .claim_ip(store, parsed)
+                    .await
+                    .map_err(|e| alloc_error(path, Value::from(ip.clone()), e))?;
+            }
+            Some(parsed)
+        };
+        if let Some(chosen) = chosen {
+            claims.push(Claim::Ip(chosen));
+            spec["clusterIP"] = Value::from(chosen.to_string());
+            spec["clusterIPs"] = Value::from(vec![chosen.to_string()]);
+        }
+    }
+    if matches!(ty.as_str(), "NodePort" | "LoadBalancer") {
+        let held: Vec<i64> = old
+            .and_then(|o| o["spec"]["ports"].as_array())
+            .map(|ports| {
+                ports
+                    .iter()
+                    .filter_map(|p| p["nodePort"].as_i64())
+                    .collect()
+            })
+            .unwrap_or_default();
+        if let Some(ports) = spec["ports"].as_array_mut() {
+            for (i, port) in ports.iter_mut().enumerate() {
+                let path = Path::new("spec").child("ports").index(i).child("nodePort");
+                match port["nodePort"].as_i64() {
+                    Some(n) if held.contains(&n) => {}
+                    Some(n) => {
+                        let Ok(n16) = u16::try_from(n) else {
+                            return Err(alloc_error(path, Value::from(n), AllocError::Full));
+                        };
+                        if !dry_run {
+                            storage
+                                .allocator
+                                .claim_port(store, n16)
+                                .await
+                                .map_err(|e| alloc_error(path, Value::from(n), e))?;
+                            claims.push(Claim::Port(n16));
+                        }
+                    }
+                    None if !dry_run => {
+                        let n = storage
+                            .allocator
+                            .next_port(store)
+                            .await
+                            .map_err(|e| alloc_error(path, Value::Null, e))?;
+                        claims.push(Claim::Port(n));
+                        port["nodePort"] = Value::from(n);
+                    }
+                    None => {}
+                }
+            }
+        }
+    }
+    Ok(claims)
+}
+
+/// What a Service no longer holds after an update from `old` to `new`.
+pub(super) fn released(old: &Value, new: Option<&Value>) -> Vec<Claim> {
+    let mut claims = Vec::new();
+    let new_ip = new.and_then(|n| n["spec"]["clusterIP"].as_str());
+    if let Some(ip) = old["spec"]["clusterIP"].as_str()
+        && Some(ip) != new_ip
+        && let Ok(ip) = ip.parse()
+    {
+        claims.push(Claim::Ip(ip));
+    }
+    let new_ports: Vec<i64> = new
+        .and_then(|n| n["spec"]["ports"].as_array())
+        .map(|p| p.iter().filter_map(|p| p["nodePort"].as_i64()).collect())
+        .unwrap_or_default();
+    for port in old["spec"]["ports"].as_array().into_iter().flatten() {
+        if let Some(n) = port["nodePort"].as_i64()
+            && !new_ports.contains(&n)
+            && let Ok(n) = u16::try_from(n)
+        {
+            claims.push(Claim::Port(n));
+        }
+    }
+    claims
+}
+
+/// Applies the generic update rules: identity and system fields come from
+/// the stored object; the main resource keeps the stored status, the status
+/// subresource changes nothing but the status.
+fn merge_update(info: &ResourceInfo, new: Value, old: &Value, sub: Option<Subresource>) -> Value {
+    let mut merged = match sub {
+        Some(Subresource::Status) => {
+            let mut merged = old.clone();
+            merged["status"] = new.get("status").cloned().unwrap_or(Value::Null);
+            if merged["status"].is_null()
+                && let Some(map) = merged.as_object_mut()
+            {
+                map.remove("status");
+            }
+            merged
+        }
+        _ => {
+            let mut merged = new;
+            if info.has(Subresource::Status)
+                && let Some(map) = merged.as_object_mut()
+            {
+                match old.get("status") {
+                    Some(status) => map.insert("status".into(), status.clone()),
+                    None => map.remove("status"),
+                };
+            }
+            merged
+        }
+    };
+    let old_meta = object::meta(old).cloned().unwrap_or_default();
+    let meta = object::meta_mut(&mut merged);
+    for field in [
+        "name",
+        "namespace",
+        "uid",
+        "creationTimestamp",
+        "deletionTimestamp",
+        "deletionGracePeriodSeconds",
+        "generation",
+    ] {
+        match old_meta.get(field) {
+            Some(value) => meta.insert(field.into(), value.clone()),
+            None => meta.remove(field),
+        };
+    }
+    merged
+}
+
+impl Storage {
+    /// Replaces an object (PUT), or its status with `sub`.
+    pub async fn update(
+        &self,
+        info: &ResourceInfo,
+        namespace: Option<&str>,
+        name: &str,
+        mut obj: Value,
+        sub: Option<Subresource>,
+        dry_run: bool,
+    ) -> Result<Bytes, StatusError> {
+        check_type(info, &mut obj)?;
+        check_namespace(info, namespace, &mut obj)?;
+        match object::meta_str(&obj, "name") {
+            Some(n) if n != name => {
+                return Err(StatusError::bad_request(&format!(
+                    "the name of the object ({n}) does not match the name on the URL ({name})"
+                )));
+            }
+            _ => {}
+        }
+        self.update_with(
+            info,
+            namespace,
+            name,
+            sub,
+            dry_run,
+            &mut |_| Ok(obj.clone()),
+        )
+        .await
+    }
+
+    /// Reads the object, computes its new state with `change` (called again
+    /// after a conflict) and writes it, guarded by the revision it read. A
+    /// `metadata.resourceVersion` in the new state is a precondition.
+    pub async fn update_with(
+        &self,
+        info: &ResourceInfo,
+        namespace: Option<&str>,
+        name: &str,
+        sub: Option<Subresource>,
+        dry_run: bool,
+        change: &mut (dyn FnMut(&Value) -> Result<Value, StatusError> + Send),
+    ) -> Result<Bytes, StatusError> {
+        let gr = info.group_resource();
+        let key = info.key(namespace, name);
+        for _ in 0..RETRIES {
+            let (old, rev) = self.get_raw(info, namespace, name).await?;
+            let mut new = change(&old)?;
+            check_type(info, &mut new)?;
+            let precondition = object::meta_str(&new, "resourceVersion")
+                .filter(|rv| !rv.is_empty())
+                .map(str::to_owned);
+            if let Some(rv) = &precondition
+                && rv.parse::<i64>().ok() != Some(rev)
+            {
+                return Err(StatusError::conflict(&gr, name, OPTIMISTIC_LOCK));
+            }
+            let merged = merge_update(info, new, &old, sub);
+            let mut obj = strategy::for_resource(info)
+                .update(info, merged, &old)
+                .map_err(|r| rejection(info, name, r))?;
+            if strategy::for_resource(info).tracks_generation()
+                && spec_part(&obj) != spec_part(&old)
+            {
+                let generation = old["metadata"]["generation"].as_i64().unwrap_or(0) + 1;
+                object::meta_mut(&mut obj).insert("generation".into(), Value::from(generation));
+            }
+            let mut old_stored = old.clone();
+            object::meta_mut(&mut old_stored).remove("resourceVersion");
+            object::meta_mut(&mut obj).remove("resourceVersion");
+            if obj == old_stored {
+                // Nothing changed: no write, the same resource version.
+                return Ok(object::with_resource_version(&object::encode(&old), rev));
+            }
+            let claims = if info.group.is_empty() && info.plural == "services" {
+                allocate_service(self, &mut obj, Some(&old), dry_run).await?
+            } else {
+                Vec::new()
+            };
+            let bytes = object::encode(&obj);
+            if bytes.len() > super::MAX_OBJECT_BYTES {
+                self.release(claims).await;
+                return Err(StatusError::request_entity_too_large(
+                    "etcdserver: request is too large",
+                ));
+            }
+            if dry_run {
+                return Ok(object::with_resource_version(&bytes, rev));
+            }
+            // Finalizers all removed from an object being deleted: it goes.
+            if object::meta_str(&obj, "deletionTimestamp").is_some()
+                && !object::has_finalizers(&obj)
+            {
+                return match self.store.delete(&key, rev).await {
+                    Ok((del_rev, _)) => {
+                        self.release(released(&old, None)).await;
+                        Ok(object::with_resource_version(&bytes, del_rev))
+                    }
+                    Err(rkube_store::Error::Conflict { .. }) => continue,
+                    Err(rkube_store::Error::NotFound { .. }) => {
+                        Err(StatusError::not_found(&gr, name))
+                    }
+                    Err(err) => Err(internal(err)),
+                };
+            }
+            let ttl = (info.plural == "events").then_some(super::EVENT_TTL);
+            match self
+                .store
+                .update(&key, Bytes::from(bytes.clone()), rev, ttl)
+                .await
+            {
+                Ok(new_rev) => {
+                    if info.plural == "services" && info.group.is_empty() {
+                        self.release(released(&old, Some(&obj))).await;
+                    }
+                    return Ok(object::with_resource_version(&bytes, new_rev));
+                }
+                Err(rkube_store::Error::Conflict { .. }) => {
+                    self.release(claims).await;
+                    if precondition.is_some() {
+                        return Err(StatusError::conflict(&gr, name, OPTIMISTIC_LOCK));
+                    }
+                }
+                Err(rkube_store::Error::NotFound { .. }) => {
+                    self.release(claims).await;
+                    return Err(StatusError::not_found(&gr, name));
+                }
+                Err(err) => {
+                    self.release(claims).await;
+                    return Err(internal(err));
+                }
+            }
+        }
+        Err(StatusError::conflict(&gr, name, OPTIMISTIC_LOCK))
+    }
+}
+
+impl Storage {
+    /// Binds a pod to a node (`pods/binding`): sets `spec.nodeName` and the
+    /// `PodScheduled` condition; a pod already bound is a conflict.
+    pub async fn bind_pod(
+        &self,
+        namespace: Option<&str>,
+        name: &str,
+        node: &str,
+    ) -> Result<(), StatusError> {
+        let info = crate::kinds::find("", "v1", "pods").expect("pods are served");
+        let gr = info.group_resource();
+        let key = info.key(namespace, name);
+        for _ in 0..RETRIES {
+            let (mut pod, rev) = self.get_raw(info, namespace, name).await?;
+            if let Some(bound) = pod["spec"]["nodeName"].as_str().filter(|n| !n.is_empty()) {
+                return Err(StatusError::conflict(
+                    &gr,
+                    name,
+                    &format!("pod {name} is already assigned to node \"{bound}\""),
+                ));
+            }
+            if object::meta_str(&pod, "deletionTimestamp").is_some() {
+                return Err(StatusError::conflict(
+                    &gr,
+                    name,
+                    &format!("pod {name} is being deleted, cannot be assigned to a host"),
+                ));
+            }
+            pod["spec"]["nodeName"] = Value::from(node);
+            let conditions = pod["status"]["conditions"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default();
+            let mut conditions: Vec<Value> = conditions
+                .into_iter()
+                .filter(|c| c["type"] != "PodScheduled")
+                .collect();
+            conditions.push(serde_json::json!({
+                "type": "PodScheduled", "status": "True",
+                "lastProbeTime": null, "lastTransitionTime": super::now(),
+            }));
+            pod["status"]["conditions"] = Value::Array(conditions);
+            let bytes = object::encode(&pod);
+            match self.store.update(&key, Bytes::from(bytes), rev, None).await {
+                Ok(_) => return Ok(()),
+                Err(rkube_store::Error::Conflict { .. }) => continue,
+                Err(rkube_store::Error::NotFound { .. }) => {
+                    return Err(StatusError::not_found(&gr, name));
+                }
+                Err(err) => return Err(internal(err)),
+            }
+        }
+        Err(StatusError::conflict(&gr, name, OPTIMISTIC_LOCK))
+    }
+}

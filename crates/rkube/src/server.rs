@@ -1,0 +1,61 @@
+//! `rkube server`: the control plane (for now: datastore and API server).
+
+use crate::datastore::DatastoreArgs;
+use clap::Args;
+use rkube_server::{Datastore, ServerConfig};
+use std::net::IpAddr;
+use std::path::PathBuf;
+
+/// Flags of `rkube server` (k3s's names where k3s has one).
+#[derive(Debug, Args)]
+pub struct ServerArgs {
+    #[command(flatten)]
+    datastore: DatastoreArgs,
+    /// The address to serve the API on.
+    #[arg(long, default_value = "0.0.0.0")]
+    bind_address: IpAddr,
+    /// The HTTPS port of the API.
+    #[arg(long, default_value_t = 6443)]
+    https_listen_port: u16,
+    /// Where to write the admin kubeconfig (default <data-dir>/admin.kubeconfig).
+    #[arg(long, short = 'o')]
+    write_kubeconfig: Option<PathBuf>,
+    /// A static token file (token,user,uid,"group1,group2" per line).
+    #[arg(long)]
+    token_auth_file: Option<PathBuf>,
+    /// Append an audit log (JSON lines) of every request here.
+    #[arg(long)]
+    audit_log_path: Option<PathBuf>,
+    /// The Services' cluster IP range.
+    #[arg(long, default_value = "10.43.0.0/16")]
+    service_cidr: String,
+    /// Extra host names or addresses for the serving certificate.
+    #[arg(long)]
+    tls_san: Vec<String>,
+}
+
+impl ServerArgs {
+    /// Runs the server until SIGTERM or SIGINT.
+    pub async fn run(self) -> anyhow::Result<()> {
+        let mut config = ServerConfig::new(self.datastore.data_dir());
+        config.bind_address = self.bind_address;
+        config.https_port = self.https_listen_port;
+        config.datastore = match self.datastore.etcd() {
+            Some(etcd) => Datastore::Etcd(etcd),
+            None => Datastore::Embedded,
+        };
+        config.write_kubeconfig = self.write_kubeconfig;
+        config.token_auth_file = self.token_auth_file;
+        config.audit_log_path = self.audit_log_path;
+        config.service_cidr = self.service_cidr;
+        config.tls_san = self.tls_san;
+        let server = rkube_server::start(config).await?;
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+        tokio::select! {
+            _ = term.recv() => tracing::info!("SIGTERM: shutting down"),
+            _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT: shutting down"),
+        }
+        server.shutdown().await;
+        Ok(())
+    }
+}

@@ -1,0 +1,203 @@
+//! The composition root of `rkube server`: opens the datastore, makes or
+//! loads the PKI, starts the registry, API server and listener in order,
+//! writes the admin kubeconfig, and shuts down cleanly.
+
+mod bootstrap;
+pub mod pki;
+mod serve;
+
+use anyhow::{Context, Result};
+use rkube_apiserver::ApiServer;
+use rkube_apiserver::audit::AuditLog;
+use rkube_apiserver::auth::TokenFile;
+use rkube_registry::Storage;
+use rkube_registry::alloc::Allocator;
+use rkube_store::etcd::{EtcdConfig, EtcdStore};
+use rkube_store::sqlite::{SqliteOptions, SqliteStore};
+use rkube_store::{Compactor, DEFAULT_COMPACTION_INTERVAL, Store};
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Instant;
+use tokio::sync::watch;
+
+pub use pki::Pki;
+
+/// Where the cluster's objects are kept.
+#[derive(Clone, Debug)]
+pub enum Datastore {
+    /// The embedded SQLite store in `<data-dir>/db`.
+    Embedded,
+    /// An etcd cluster.
+    Etcd(EtcdConfig),
+}
+
+/// Everything `rkube server` is configured with.
+#[derive(Clone, Debug)]
+pub struct ServerConfig {
+    /// The data directory: database, certificates, kubeconfig.
+    pub data_dir: PathBuf,
+    /// The address to listen on.
+    pub bind_address: IpAddr,
+    /// The HTTPS port (0: any free port).
+    pub https_port: u16,
+    /// The datastore.
+    pub datastore: Datastore,
+    /// Where to write the admin kubeconfig (default `<data-dir>/admin.kubeconfig`).
+    pub write_kubeconfig: Option<PathBuf>,
+    /// kube-apiserver-style static token file.
+    pub token_auth_file: Option<PathBuf>,
+    /// Where to append the audit log.
+    pub audit_log_path: Option<PathBuf>,
+    /// The Services' cluster IP range.
+    pub service_cidr: String,
+    /// Extra names and addresses for the serving certificate.
+    pub tls_san: Vec<String>,
+}
+
+impl ServerConfig {
+    /// The defaults for a data directory: all addresses, port 6443, the
+    /// embedded store, service CIDR 10.43.0.0/16.
+    pub fn new(data_dir: PathBuf) -> Self {
+        ServerConfig {
+            data_dir,
+            bind_address: IpAddr::from([0, 0, 0, 0]),
+            https_port: 6443,
+            datastore: Datastore::Embedded,
+            write_kubeconfig: None,
+            token_auth_file: None,
+            audit_log_path: None,
+            service_cidr: "10.43.0.0/16".to_owned(),
+            tls_san: Vec::new(),
+        }
+    }
+}
+
+/// A started server.
+pub struct RunningServer {
+    /// The address it listens on.
+    pub addr: SocketAddr,
+    /// The API, for in-process clients.
+    pub api: Arc<ApiServer>,
+    /// The certificates.
+    pub pki: Pki,
+    /// The admin kubeconfig it wrote.
+    pub kubeconfig: PathBuf,
+    shutdown: watch::Sender<bool>,
+    serving: tokio::task::JoinHandle<()>,
+    _compactor: Compactor,
+}
+
+impl std::fmt::Debug for RunningServer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RunningServer")
+            .field("addr", &self.addr)
+            .finish_non_exhaustive()
+    }
+}
+
+fn host_names(config: &ServerConfig, service_ip: IpAddr) -> Vec<String> {
+    let mut hosts = vec![
+        "localhost".to_owned(),
+        "127.0.0.1".to_owned(),
+        "kubernetes".to_owned(),
+        "kubernetes.default".to_owned(),
+        "kubernetes.default.svc".to_owned(),
+        "kubernetes.default.svc.cluster.local".to_owned(),
+        service_ip.to_string(),
+    ];
+    if let Ok(name) = std::fs::read_to_string("/proc/sys/kernel/hostname") {
+        hosts.push(name.trim().to_owned());
+    }
+    if !config.bind_address.is_unspecified() {
+        hosts.push(config.bind_address.to_string());
+    }
+    hosts.extend(config.tls_san.iter().cloned());
+    hosts.sort();
+    hosts.dedup();
+    hosts
+}
+
+/// Starts the server; it is ready (serving) when this returns.
+pub async fn start(config: ServerConfig) -> Result<RunningServer> {
+    let started = Instant::now();
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    std::fs::create_dir_all(&config.data_dir)
+        .with_context(|| format!("creating the data directory {}", config.data_dir.display()))?;
+    let store: Arc<dyn Store> = match &config.datastore {
+        Datastore::Embedded => Arc::new(SqliteStore::open(
+            &config.data_dir.join("db"),
+            SqliteOptions::default(),
+        )?),
+        Datastore::Etcd(etcd) => Arc::new(EtcdStore::connect(etcd.clone()).await?),
+    };
+    let compactor = Compactor::spawn(store.clone(), DEFAULT_COMPACTION_INTERVAL);
+    let allocator = Allocator::new(&config.service_cidr)
+        .with_context(|| format!("--service-cidr {} is not an IPv4 CIDR", config.service_cidr))?;
+    let service_ip = IpAddr::V4(allocator.first_ip());
+    let pki = Pki::ensure(
+        &config.data_dir.join("tls"),
+        &host_names(&config, service_ip),
+    )?;
+    let storage = Storage::start(store, allocator).await?;
+    let tokens = match &config.token_auth_file {
+        Some(path) => TokenFile::load(path)?,
+        None => TokenFile::default(),
+    };
+    let audit = match &config.audit_log_path {
+        Some(path) => Some(AuditLog::open(path).await?),
+        None => None,
+    };
+    let api = ApiServer::new(storage, tokens, audit);
+    let listener = tokio::net::TcpListener::bind((config.bind_address, config.https_port))
+        .await
+        .with_context(|| format!("listening on {}:{}", config.bind_address, config.https_port))?;
+    let addr = listener.local_addr()?;
+    let advertise = if config.bind_address.is_unspecified() {
+        "127.0.0.1".to_owned()
+    } else {
+        config.bind_address.to_string()
+    };
+    bootstrap::run(api.storage(), addr.port(), &advertise).await?;
+    let kubeconfig = config
+        .write_kubeconfig
+        .clone()
+        .unwrap_or_else(|| config.data_dir.join("admin.kubeconfig"));
+    let server_url = format!(
+        "https://{}:{}",
+        if config.bind_address.is_unspecified() {
+            "127.0.0.1".to_owned()
+        } else {
+            config.bind_address.to_string()
+        },
+        addr.port()
+    );
+    pki::write_kubeconfig(&kubeconfig, &server_url, &pki)?;
+    let tls = serve::tls_config(&pki.serving.cert, &pki.serving.key, &pki.ca.cert)?;
+    let (shutdown, stop) = watch::channel(false);
+    let serving = tokio::spawn(serve::serve(listener, tls, api.router(), stop));
+    tracing::info!(
+        address = %addr,
+        kubeconfig = %kubeconfig.display(),
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        "rkube server is ready"
+    );
+    Ok(RunningServer {
+        addr,
+        api,
+        pki,
+        kubeconfig,
+        shutdown,
+        serving,
+        _compactor: compactor,
+    })
+}
+
+impl RunningServer {
+    /// Stops accepting connections and closes the datastore.
+    pub async fn shutdown(self) {
+        let _ = self.shutdown.send(true);
+        let _ = self.serving.await;
+        tracing::info!("rkube server stopped");
+    }
+}

@@ -1,0 +1,372 @@
+//! Create, read, update, patch, delete: upstream's object semantics.
+
+use crate::{Cluster, api_error};
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Pod, Service};
+use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
+use serde_json::json;
+
+fn configmap(name: &str, labels: serde_json::Value) -> ConfigMap {
+    serde_json::from_value(json!({
+        "apiVersion": "v1", "kind": "ConfigMap",
+        "metadata": {"name": name, "labels": labels},
+        "data": {"k": "v"},
+    }))
+    .unwrap()
+}
+
+fn deployment(name: &str, image: &str) -> Deployment {
+    serde_json::from_value(json!({
+        "apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": {"name": name},
+        "spec": {
+            "replicas": 2,
+            "selector": {"matchLabels": {"app": name}},
+            "template": {
+                "metadata": {"labels": {"app": name}},
+                "spec": {"containers": [{"name": "app", "image": image}]},
+            },
+        },
+    }))
+    .unwrap()
+}
+
+#[tokio::test]
+async fn builtin_objects_exist_at_start() {
+    let c = Cluster::start().await;
+    let namespaces: Api<Namespace> = Api::all(c.client.clone());
+    let names: Vec<String> = namespaces
+        .list(&ListParams::default())
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .filter_map(|n| n.metadata.name)
+        .collect();
+    for want in ["default", "kube-node-lease", "kube-public", "kube-system"] {
+        assert!(
+            names.contains(&want.to_owned()),
+            "{want} missing from {names:?}"
+        );
+    }
+    let svc = Api::<Service>::namespaced(c.client.clone(), "default")
+        .get("kubernetes")
+        .await
+        .unwrap();
+    assert_eq!(svc.spec.unwrap().cluster_ip.as_deref(), Some("10.43.0.1"));
+    c.server.shutdown().await;
+}
+
+#[tokio::test]
+async fn configmap_lifecycle_with_resource_versions() {
+    let c = Cluster::start().await;
+    let api: Api<ConfigMap> = Api::namespaced(c.client.clone(), "default");
+    let created = api
+        .create(
+            &PostParams::default(),
+            &configmap("one", json!({"app": "a"})),
+        )
+        .await
+        .unwrap();
+    let meta = &created.metadata;
+    assert!(meta.uid.as_deref().is_some_and(|u| u.len() == 36));
+    assert!(meta.creation_timestamp.is_some());
+    let rv1: i64 = meta.resource_version.as_deref().unwrap().parse().unwrap();
+
+    let dup = api_error(
+        api.create(&PostParams::default(), &configmap("one", json!({})))
+            .await,
+    );
+    assert_eq!((dup.code, dup.reason.as_str()), (409, "AlreadyExists"));
+
+    let mut changed = created.clone();
+    changed.data = Some([("k".to_owned(), "w".to_owned())].into());
+    let updated = api
+        .replace("one", &PostParams::default(), &changed)
+        .await
+        .unwrap();
+    let rv2: i64 = updated
+        .metadata
+        .resource_version
+        .as_deref()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(rv2 > rv1);
+
+    // The first copy's resourceVersion is stale now.
+    let stale = api_error(api.replace("one", &PostParams::default(), &changed).await);
+    assert_eq!((stale.code, stale.reason.as_str()), (409, "Conflict"));
+    assert!(
+        stale.message.contains("the object has been modified"),
+        "{}",
+        stale.message
+    );
+
+    api.delete("one", &DeleteParams::default()).await.unwrap();
+    let gone = api_error(api.get("one").await);
+    assert_eq!(
+        (gone.code, gone.message.as_str()),
+        (404, "configmaps \"one\" not found")
+    );
+    c.server.shutdown().await;
+}
+
+#[tokio::test]
+async fn generate_name_and_dry_run() {
+    let c = Cluster::start().await;
+    let api: Api<ConfigMap> = Api::namespaced(c.client.clone(), "default");
+    let mut cm = configmap("", json!({}));
+    cm.metadata.name = None;
+    cm.metadata.generate_name = Some("gen-".to_owned());
+    let created = api.create(&PostParams::default(), &cm).await.unwrap();
+    let name = created.metadata.name.unwrap();
+    assert!(name.starts_with("gen-") && name.len() == 9, "{name}");
+
+    let dry = PostParams {
+        dry_run: true,
+        ..PostParams::default()
+    };
+    let answered = api
+        .create(&dry, &configmap("dry", json!({})))
+        .await
+        .unwrap();
+    assert_eq!(answered.metadata.name.as_deref(), Some("dry"));
+    assert_eq!(api_error(api.get("dry").await).code, 404);
+    c.server.shutdown().await;
+}
+
+#[tokio::test]
+async fn generation_moves_on_spec_changes_only() {
+    let c = Cluster::start().await;
+    let api: Api<Deployment> = Api::namespaced(c.client.clone(), "default");
+    let d = api
+        .create(&PostParams::default(), &deployment("web", "nginx:1.25"))
+        .await
+        .unwrap();
+    assert_eq!(d.metadata.generation, Some(1));
+    // Defaults upstream applies.
+    let spec = d.spec.as_ref().unwrap();
+    assert_eq!(spec.revision_history_limit, Some(10));
+    assert_eq!(
+        spec.strategy.as_ref().unwrap().type_.as_deref(),
+        Some("RollingUpdate")
+    );
+    let pod_spec = spec.template.spec.as_ref().unwrap();
+    assert_eq!(pod_spec.restart_policy.as_deref(), Some("Always"));
+    assert_eq!(pod_spec.dns_policy.as_deref(), Some("ClusterFirst"));
+    assert_eq!(
+        pod_spec.containers[0].image_pull_policy.as_deref(),
+        Some("IfNotPresent")
+    );
+
+    let labelled = api
+        .patch(
+            "web",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"metadata": {"labels": {"x": "y"}}})),
+        )
+        .await
+        .unwrap();
+    assert_eq!(labelled.metadata.generation, Some(1));
+    let image = api
+        .patch(
+            "web",
+            &PatchParams::default(),
+            &Patch::Strategic(json!({"spec": {"template": {"spec": {"containers": [{"name": "app", "image": "nginx:1.26"}]}}}})),
+        )
+        .await
+        .unwrap();
+    assert_eq!(image.metadata.generation, Some(2));
+    let containers = image.spec.unwrap().template.spec.unwrap().containers;
+    assert_eq!(containers.len(), 1);
+    assert_eq!(containers[0].image.as_deref(), Some("nginx:1.26"));
+
+    // The main resource ignores status; the status subresource changes status only.
+    let with_status = api
+        .patch(
+            "web",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"status": {"replicas": 7}})),
+        )
+        .await
+        .unwrap();
+    assert_eq!(with_status.status.and_then(|s| s.replicas), None);
+    let status = api
+        .patch_status(
+            "web",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"replicas": 9}, "status": {"replicas": 7}})),
+        )
+        .await
+        .unwrap();
+    assert_eq!(status.status.and_then(|s| s.replicas), Some(7));
+    assert_eq!(status.spec.and_then(|s| s.replicas), Some(2));
+    c.server.shutdown().await;
+}
+
+#[tokio::test]
+async fn json_patch_and_scale() {
+    let c = Cluster::start().await;
+    let api: Api<Deployment> = Api::namespaced(c.client.clone(), "default");
+    api.create(&PostParams::default(), &deployment("web", "nginx:1.25"))
+        .await
+        .unwrap();
+    let ops: json_patch::Patch = serde_json::from_value(json!([
+        {"op": "replace", "path": "/spec/replicas", "value": 4},
+    ]))
+    .unwrap();
+    let patched = api
+        .patch("web", &PatchParams::default(), &Patch::Json::<()>(ops))
+        .await
+        .unwrap();
+    assert_eq!(patched.spec.unwrap().replicas, Some(4));
+    let scale = api.get_scale("web").await.unwrap();
+    assert_eq!(scale.spec.unwrap().replicas, Some(4));
+    let scaled = api
+        .patch_scale(
+            "web",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"replicas": 1}})),
+        )
+        .await
+        .unwrap();
+    assert_eq!(scaled.spec.unwrap().replicas, Some(1));
+    assert_eq!(
+        api.get("web").await.unwrap().spec.unwrap().replicas,
+        Some(1)
+    );
+    c.server.shutdown().await;
+}
+
+#[tokio::test]
+async fn services_get_unique_cluster_ips_and_node_ports() {
+    let c = Cluster::start().await;
+    let api: Api<Service> = Api::namespaced(c.client.clone(), "default");
+    let mut ips = std::collections::BTreeSet::new();
+    for i in 0..5 {
+        let svc: Service = serde_json::from_value(json!({
+            "apiVersion": "v1", "kind": "Service",
+            "metadata": {"name": format!("s{i}")},
+            "spec": {"type": "NodePort", "selector": {"app": "x"}, "ports": [{"port": 80}]},
+        }))
+        .unwrap();
+        let svc = api.create(&PostParams::default(), &svc).await.unwrap();
+        let spec = svc.spec.unwrap();
+        assert_eq!(spec.session_affinity.as_deref(), Some("None"));
+        let port = &spec.ports.as_ref().unwrap()[0];
+        let node_port = port.node_port.unwrap();
+        assert!((30000..=32767).contains(&node_port), "{node_port}");
+        assert!(ips.insert(spec.cluster_ip.unwrap()));
+    }
+    assert!(!ips.contains("10.43.0.1"));
+    // clusterIP is immutable.
+    let mut svc = api.get("s0").await.unwrap();
+    svc.spec.as_mut().unwrap().cluster_ip = Some("10.43.9.9".to_owned());
+    svc.spec.as_mut().unwrap().cluster_ips = None;
+    let err = api_error(api.replace("s0", &PostParams::default(), &svc).await);
+    assert_eq!(err.code, 422, "{err:?}");
+    c.server.shutdown().await;
+}
+
+#[tokio::test]
+async fn selectors_and_pagination() {
+    let c = Cluster::start().await;
+    let api: Api<ConfigMap> = Api::namespaced(c.client.clone(), "default");
+    for i in 0..5 {
+        let tier = if i % 2 == 0 { "even" } else { "odd" };
+        api.create(
+            &PostParams::default(),
+            &configmap(&format!("cm{i}"), json!({"tier": tier})),
+        )
+        .await
+        .unwrap();
+    }
+    let even = api
+        .list(&ListParams::default().labels("tier=even"))
+        .await
+        .unwrap();
+    assert_eq!(even.items.len(), 3);
+    let by_name = api
+        .list(&ListParams::default().fields("metadata.name=cm3"))
+        .await
+        .unwrap();
+    assert_eq!(by_name.items.len(), 1);
+
+    let mut seen = Vec::new();
+    let mut params = ListParams::default().limit(2).labels("tier");
+    loop {
+        let page = api.list(&params).await.unwrap();
+        assert!(page.items.len() <= 2);
+        seen.extend(page.items.into_iter().filter_map(|c| c.metadata.name));
+        match page.metadata.continue_.filter(|t| !t.is_empty()) {
+            Some(token) => params = params.continue_token(&token),
+            None => break,
+        }
+    }
+    assert_eq!(seen, vec!["cm0", "cm1", "cm2", "cm3", "cm4"]);
+
+    let pods: Api<Pod> = Api::all(c.client.clone());
+    let on_node = pods
+        .list(&ListParams::default().fields("spec.nodeName=n1"))
+        .await
+        .unwrap();
+    assert!(on_node.items.is_empty());
+    c.server.shutdown().await;
+}
+
+#[tokio::test]
+async fn delete_collection_by_selector_namespaced_and_cluster_scoped() {
+    use k8s_openapi::api::scheduling::v1::PriorityClass;
+    let c = Cluster::start().await;
+    let api: Api<ConfigMap> = Api::namespaced(c.client.clone(), "default");
+    for (name, tier) in [("a", "x"), ("b", "x"), ("c", "y")] {
+        api.create(
+            &PostParams::default(),
+            &configmap(name, json!({"tier": tier})),
+        )
+        .await
+        .unwrap();
+    }
+    api.delete_collection(
+        &DeleteParams::default(),
+        &ListParams::default().labels("tier=x"),
+    )
+    .await
+    .unwrap();
+    let left: Vec<String> = api
+        .list(&ListParams::default().labels("tier"))
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .filter_map(|c| c.metadata.name)
+        .collect();
+    assert_eq!(left, vec!["c"]);
+
+    let classes: Api<PriorityClass> = Api::all(c.client.clone());
+    for name in ["p1", "p2"] {
+        let pc: PriorityClass = serde_json::from_value(json!({
+            "apiVersion": "scheduling.k8s.io/v1", "kind": "PriorityClass",
+            "metadata": {"name": name, "labels": {"batch": "yes"}}, "value": 10,
+        }))
+        .unwrap();
+        classes.create(&PostParams::default(), &pc).await.unwrap();
+    }
+    classes
+        .delete_collection(
+            &DeleteParams::default(),
+            &ListParams::default().labels("batch=yes"),
+        )
+        .await
+        .unwrap();
+    assert!(
+        classes
+            .list(&ListParams::default().labels("batch"))
+            .await
+            .unwrap()
+            .items
+            .is_empty()
+    );
+    c.server.shutdown().await;
+}

@@ -1,0 +1,62 @@
+//! Integration tests: the whole server started in-process on a temporary SQLite store,
+//! driven over TLS with kube-rs as a client library user would.
+
+mod crud;
+mod errors;
+mod watch;
+
+use kube::config::{KubeConfigOptions, Kubeconfig};
+use rkube_server::{RunningServer, ServerConfig};
+use tempfile::TempDir;
+
+/// A running server on 127.0.0.1 with its data directory.
+pub struct Cluster {
+    /// The server.
+    pub server: RunningServer,
+    /// An admin client (client certificate from the kubeconfig).
+    pub client: kube::Client,
+    _dir: TempDir,
+}
+
+impl Cluster {
+    /// Starts a fresh server on a free port and an admin client for it.
+    pub async fn start() -> Cluster {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = ServerConfig::new(dir.path().join("data"));
+        config.bind_address = [127, 0, 0, 1].into();
+        config.https_port = 0;
+        config.audit_log_path = Some(dir.path().join("audit.log"));
+        let token_file = dir.path().join("tokens.csv");
+        std::fs::write(&token_file, "s3cret-token,alice,1001,\"devs,ops\"\n").unwrap();
+        config.token_auth_file = Some(token_file);
+        let server = rkube_server::start(config).await.unwrap();
+        let client = client_for(&server.kubeconfig).await;
+        Cluster {
+            server,
+            client,
+            _dir: dir,
+        }
+    }
+
+    /// The data directory's parent (holds the audit log).
+    pub fn dir(&self) -> &std::path::Path {
+        self._dir.path()
+    }
+}
+
+/// A client from a kubeconfig file.
+pub async fn client_for(path: &std::path::Path) -> kube::Client {
+    let kubeconfig = Kubeconfig::read_from(path).unwrap();
+    let config = kube::Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
+        .await
+        .unwrap();
+    kube::Client::try_from(config).unwrap()
+}
+
+/// The API error of a failed call, or a panic naming what happened instead.
+pub fn api_error<T: std::fmt::Debug>(result: Result<T, kube::Error>) -> kube::core::Status {
+    match result {
+        Err(kube::Error::Api(status)) => *status,
+        other => panic!("expected an API error, got {other:?}"),
+    }
+}

@@ -1,0 +1,110 @@
+//! Watches: events after a resourceVersion, bookmarks, and 410 past compaction.
+
+use crate::Cluster;
+use k8s_openapi::api::core::v1::ConfigMap;
+use kube::api::{Api, PostParams, WatchEvent, WatchParams};
+use serde_json::json;
+use tokio_stream::StreamExt;
+
+fn configmap(name: &str) -> ConfigMap {
+    serde_json::from_value(
+        json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name}}),
+    )
+    .unwrap()
+}
+
+#[tokio::test]
+async fn watch_sees_changes_after_its_resource_version() {
+    let c = Cluster::start().await;
+    let api: Api<ConfigMap> = Api::namespaced(c.client.clone(), "default");
+    let before = api
+        .create(&PostParams::default(), &configmap("before"))
+        .await
+        .unwrap();
+    let rv = before.metadata.resource_version.unwrap();
+    let stream = api
+        .watch(&WatchParams::default().timeout(10), &rv)
+        .await
+        .unwrap();
+    let mut stream = Box::pin(stream);
+    api.create(&PostParams::default(), &configmap("after"))
+        .await
+        .unwrap();
+    api.delete("before", &Default::default()).await.unwrap();
+    let mut seen = Vec::new();
+    while seen.len() < 2 {
+        match stream.next().await.expect("the watch ends early").unwrap() {
+            WatchEvent::Added(cm) => seen.push(format!("ADDED {}", cm.metadata.name.unwrap())),
+            WatchEvent::Deleted(cm) => seen.push(format!("DELETED {}", cm.metadata.name.unwrap())),
+            WatchEvent::Modified(cm) => {
+                seen.push(format!("MODIFIED {}", cm.metadata.name.unwrap()))
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!(seen, vec!["ADDED after", "DELETED before"]);
+    c.server.shutdown().await;
+}
+
+#[tokio::test]
+async fn watch_from_a_compacted_revision_gets_410() {
+    let c = Cluster::start().await;
+    let api: Api<ConfigMap> = Api::namespaced(c.client.clone(), "default");
+    let first = api
+        .create(&PostParams::default(), &configmap("c0"))
+        .await
+        .unwrap();
+    let old_rv = first.metadata.resource_version.unwrap();
+    // Push the first revision out of the watch cache's window.
+    for i in 0..1100 {
+        let mut cm = configmap("churn");
+        cm.data = Some([("i".to_owned(), i.to_string())].into());
+        if i == 0 {
+            api.create(&PostParams::default(), &cm).await.unwrap();
+        } else {
+            api.patch(
+                "churn",
+                &Default::default(),
+                &kube::api::Patch::Merge(json!({"data": {"i": i.to_string()}})),
+            )
+            .await
+            .unwrap();
+        }
+    }
+    let stream = api
+        .watch(&WatchParams::default().timeout(5), &old_rv)
+        .await
+        .unwrap();
+    let mut stream = Box::pin(stream);
+    match stream.next().await.expect("an event") {
+        Ok(WatchEvent::Error(status)) => assert_eq!(status.code, 410, "{status:?}"),
+        Err(kube::Error::Api(status)) => assert_eq!(status.code, 410),
+        other => panic!("expected 410 Gone, got {other:?}"),
+    }
+    c.server.shutdown().await;
+}
+
+#[tokio::test]
+async fn bookmarks_arrive_when_asked_for() {
+    let c = Cluster::start().await;
+    let api: Api<ConfigMap> = Api::namespaced(c.client.clone(), "default");
+    let cm = api
+        .create(&PostParams::default(), &configmap("x"))
+        .await
+        .unwrap();
+    let rv = cm.metadata.resource_version.unwrap();
+    let params = WatchParams::default().timeout(70);
+    let stream = api.watch(&params, &rv).await.unwrap();
+    let mut stream = Box::pin(stream);
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(45);
+    loop {
+        let next = tokio::time::timeout_at(deadline, stream.next())
+            .await
+            .expect("a bookmark within 45 s");
+        if let Some(Ok(WatchEvent::Bookmark(b))) = next {
+            assert!(!b.metadata.resource_version.is_empty());
+            break;
+        }
+    }
+    c.server.shutdown().await;
+}
