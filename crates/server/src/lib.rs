@@ -112,6 +112,7 @@ fn host_names(config: &ServerConfig, service_ip: IpAddr) -> Vec<String> {
     if !config.bind_address.is_unspecified() {
         hosts.push(config.bind_address.to_string());
     }
+    hosts.extend(pki::node_addresses().iter().map(ToString::to_string));
     hosts.extend(config.tls_san.iter().cloned());
     hosts.sort();
     hosts.dedup();

@@ -106,7 +106,13 @@ impl Pki {
         let issuer =
             Issuer::from_ca_cert_pem(&ca_pem, &ca_key).context("reading the CA certificate")?;
 
-        if !(pki.serving.cert.exists() && pki.serving.key.exists()) {
+        let serving_ok = pki.serving.cert.exists()
+            && pki.serving.key.exists()
+            && covers(&pki.serving.cert, hosts)?;
+        if !serving_ok {
+            if pki.serving.cert.exists() {
+                tracing::info!("reissuing the serving certificate to cover new names or addresses");
+            }
             let key = KeyPair::generate()?;
             let mut params = leaf_params("rkube-apiserver", None)?;
             params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
@@ -149,6 +155,55 @@ impl Pki {
     }
 }
 
+/// Whether the certificate at `path` names every one of `hosts` among its SANs.
+fn covers(path: &Path, hosts: &[String]) -> Result<bool> {
+    use x509_parser::extensions::GeneralName;
+    let pem = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+    let (_, pem) = x509_parser::pem::parse_x509_pem(&pem)
+        .map_err(|e| anyhow::anyhow!("{} is not a PEM certificate: {e}", path.display()))?;
+    let cert = pem
+        .parse_x509()
+        .map_err(|e| anyhow::anyhow!("{} is not a certificate: {e}", path.display()))?;
+    let mut names: Vec<String> = Vec::new();
+    if let Ok(Some(san)) = cert.subject_alternative_name() {
+        for name in &san.value.general_names {
+            match name {
+                GeneralName::DNSName(dns) => names.push((*dns).to_owned()),
+                GeneralName::IPAddress(bytes) => match bytes.len() {
+                    4 => names.push(IpAddr::from(<[u8; 4]>::try_from(*bytes)?).to_string()),
+                    16 => names.push(IpAddr::from(<[u8; 16]>::try_from(*bytes)?).to_string()),
+                    _ => {}
+                },
+                _ => {}
+            }
+        }
+    }
+    Ok(hosts.iter().all(|h| names.contains(h)))
+}
+
+/// The machine's own IPv4 addresses other than loopback, from `/proc/net/fib_trie`
+/// (addresses marked `host LOCAL`).
+pub fn node_addresses() -> Vec<IpAddr> {
+    let Ok(trie) = std::fs::read_to_string("/proc/net/fib_trie") else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    let mut last: Option<IpAddr> = None;
+    for line in trie.lines() {
+        let line = line.trim();
+        if let Some(addr) = line.strip_prefix("|-- ") {
+            last = addr.parse().ok();
+        } else if line.ends_with("host LOCAL")
+            && let Some(ip) = last
+            && !ip.is_loopback()
+            && !out.contains(&ip)
+        {
+            out.push(ip);
+        }
+    }
+    out
+}
+
 /// Writes an admin kubeconfig for `server` (e.g. `https://127.0.0.1:6443`).
 pub fn write_kubeconfig(path: &Path, server: &str, pki: &Pki) -> Result<()> {
     use base64::Engine;
@@ -183,4 +238,49 @@ current-context: rkube
         std::fs::create_dir_all(dir)?;
     }
     write_private(path, &config)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn restart_reuses_certificates_and_reissues_for_new_names() {
+        let dir = tempfile::tempdir().unwrap();
+        let hosts = vec!["localhost".to_owned(), "127.0.0.1".to_owned()];
+        let pki = Pki::ensure(dir.path(), &hosts).unwrap();
+        assert!(covers(&pki.serving.cert, &hosts).unwrap());
+        let (ca, serving) = (
+            std::fs::read(&pki.ca.cert).unwrap(),
+            std::fs::read(&pki.serving.cert).unwrap(),
+        );
+
+        let pki = Pki::ensure(dir.path(), &hosts).unwrap();
+        assert_eq!(
+            std::fs::read(&pki.serving.cert).unwrap(),
+            serving,
+            "same names: reused"
+        );
+
+        let more = vec![
+            "localhost".to_owned(),
+            "127.0.0.1".to_owned(),
+            "10.1.2.3".to_owned(),
+            "node-a".to_owned(),
+        ];
+        assert!(!covers(&pki.serving.cert, &more).unwrap());
+        let pki = Pki::ensure(dir.path(), &more).unwrap();
+        assert_ne!(
+            std::fs::read(&pki.serving.cert).unwrap(),
+            serving,
+            "new names: reissued"
+        );
+        assert!(covers(&pki.serving.cert, &more).unwrap());
+        assert_eq!(std::fs::read(&pki.ca.cert).unwrap(), ca, "the CA stays");
+    }
+
+    #[test]
+    fn node_addresses_are_not_loopback() {
+        assert!(node_addresses().iter().all(|ip| !ip.is_loopback()));
+    }
 }

@@ -108,3 +108,36 @@ async fn bookmarks_arrive_when_asked_for() {
     }
     c.server.shutdown().await;
 }
+
+#[tokio::test]
+async fn stuck_watchers_do_not_hold_writers_up() {
+    let c = Cluster::start().await;
+    let api: Api<ConfigMap> = Api::namespaced(c.client.clone(), "default");
+    // Watches nobody reads: their connections fill up and stay full.
+    let mut stuck = Vec::new();
+    for _ in 0..5 {
+        stuck.push(Box::pin(
+            api.watch(&WatchParams::default().timeout(290), "0")
+                .await
+                .unwrap(),
+        ));
+    }
+    let mut writers = Vec::new();
+    for w in 0..8 {
+        let api = api.clone();
+        writers.push(tokio::spawn(async move {
+            for i in 0..400 {
+                let mut cm = configmap(&format!("w{w}-{i}"));
+                cm.data = Some([("pad".to_owned(), "x".repeat(2048))].into());
+                api.create(&PostParams::default(), &cm).await.unwrap();
+            }
+        }));
+    }
+    for w in writers {
+        w.await.unwrap();
+    }
+    let listed = api.list(&Default::default()).await.unwrap();
+    assert_eq!(listed.items.len(), 3200);
+    drop(stuck);
+    c.server.shutdown().await;
+}
