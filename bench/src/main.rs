@@ -1,6 +1,7 @@
 //! rkube's benchmarks. `bench/run` builds and runs them; the figures go
 //! into `docs/benchmarks.md`.
 
+mod api;
 mod stats;
 mod store;
 
@@ -17,11 +18,14 @@ struct Cli {
 enum Command {
     /// The store: embedded SQLite and a real etcd side by side.
     Store(store::StoreArgs),
+    /// The API server: `rkube server` as a child process, driven over TLS.
+    Api(api::ApiArgs),
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Command::Store(args) => store::run(args).await,
+        Command::Api(args) => api::run(args).await,
     }
 }
