@@ -11,7 +11,7 @@
 use std::collections::HashMap;
 use std::sync::OnceLock;
 
-use prost_reflect::{DescriptorPool, DynamicMessage, Kind, MessageDescriptor};
+use prost_reflect::{DescriptorPool, DynamicMessage, FieldDescriptor, Kind, MessageDescriptor};
 use serde_json::{Map, Value};
 
 mod go_fields;
@@ -66,6 +66,8 @@ pub struct Codec {
     /// apiVersion → kind → message.
     kinds: HashMap<String, HashMap<String, MessageDescriptor>>,
     fields: GoFields,
+    /// message full name → its JSON keys and fields (see [`Codec::json_fields`]).
+    json: HashMap<String, Vec<(String, FieldDescriptor)>>,
 }
 
 impl Codec {
@@ -107,10 +109,16 @@ impl Codec {
                 }
             }
         }
+        let fields = GoFields::builtin();
+        let json = pool
+            .all_messages()
+            .map(|m| (m.full_name().to_owned(), json_keys(&fields, &m)))
+            .collect();
         Ok(Codec {
             unknown,
             kinds,
-            fields: GoFields::builtin(),
+            fields,
+            json,
         })
     }
 
@@ -127,25 +135,10 @@ impl Codec {
 
     /// The JSON keys of `message`'s objects with the field behind each: Go's JSON names,
     /// with embedded (inlined) structs' fields flattened into the parent.
-    pub fn json_fields(
-        &self,
-        message: &MessageDescriptor,
-    ) -> Vec<(String, prost_reflect::FieldDescriptor)> {
-        let mut out = Vec::new();
-        for field in message.fields() {
-            let rule = self.fields.get(message.full_name(), field.name());
-            if rule.is_some_and(|r| r.inline)
-                && let Kind::Message(inner) = field.kind()
-            {
-                out.extend(self.json_fields(&inner));
-                continue;
-            }
-            let key = rule
-                .and_then(|r| r.json.clone())
-                .unwrap_or_else(|| field.name().to_owned());
-            out.push((key, field));
-        }
-        out
+    pub fn json_fields(&self, message: &MessageDescriptor) -> &[(String, FieldDescriptor)] {
+        self.json
+            .get(message.full_name())
+            .map_or(&[], Vec::as_slice)
     }
 
     /// Decodes a body (`k8s\0` magic, then a `runtime.Unknown` envelope) into a JSON object.
@@ -208,6 +201,25 @@ impl Codec {
         json::Converter::new(&self.fields).fields_into(&object, &mut json)?;
         Ok(Value::Object(json))
     }
+}
+
+/// The JSON keys of `message`: Go's names, inlined structs flattened.
+fn json_keys(fields: &GoFields, message: &MessageDescriptor) -> Vec<(String, FieldDescriptor)> {
+    let mut out = Vec::new();
+    for field in message.fields() {
+        let rule = fields.get(message.full_name(), field.name());
+        if rule.is_some_and(|r| r.inline)
+            && let Kind::Message(inner) = field.kind()
+        {
+            out.extend(json_keys(fields, &inner));
+            continue;
+        }
+        let key = rule
+            .and_then(|r| r.json.clone())
+            .unwrap_or_else(|| field.name().to_owned());
+        out.push((key, field));
+    }
+    out
 }
 
 /// The `apiVersion` of the kinds in a proto package, e.g. `k8s.io.api.rbac.v1` →

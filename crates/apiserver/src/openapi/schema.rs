@@ -96,8 +96,8 @@ fn message_schema(message: &MessageDescriptor, pending: &mut Vec<MessageDescript
     let mut properties = Map::new();
     let patch_meta = rkube_patch::Schema::builtin().definition(&definition_name(message));
     for (key, field) in rkube_protobuf::Codec::builtin().json_fields(message) {
-        let mut schema = field_schema(&field, pending);
-        if let Some(meta) = patch_meta.and_then(|d| d.field(&key)) {
+        let mut schema = field_schema(field, pending);
+        if let Some(meta) = patch_meta.and_then(|d| d.field(key)) {
             if let Some(merge_key) = meta.merge_key {
                 schema["x-kubernetes-patch-merge-key"] = Value::from(merge_key);
             }
@@ -105,7 +105,7 @@ fn message_schema(message: &MessageDescriptor, pending: &mut Vec<MessageDescript
                 schema["x-kubernetes-patch-strategy"] = Value::from(meta.strategy);
             }
         }
-        properties.insert(key, schema);
+        properties.insert(key.clone(), schema);
     }
     json!({"type": "object", "properties": properties})
 }

@@ -253,7 +253,8 @@ impl Writer {
         }
         let (rev, compact_target) = (apply.rev, apply.compact_target);
         if rev != self.rev {
-            tx.execute("UPDATE meta SET value = ?1 WHERE name = 'revision'", [rev])?;
+            tx.prepare_cached("UPDATE meta SET value = ?1 WHERE name = 'revision'")?
+                .execute([rev])?;
         }
         if compact_target != self.compact_target {
             tx.execute(
