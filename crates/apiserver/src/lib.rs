@@ -305,7 +305,7 @@ pub fn loopback_user() -> UserInfo {
 /// `user`: what in-process components and tests build their clients on
 /// (e.g. `kube::Client::new(service, "default")`).
 pub fn in_process<B>(
-    api: &Arc<ApiServer>,
+    api: Arc<ApiServer>,
     user: UserInfo,
 ) -> impl tower::Service<
     Request<B>,

@@ -1,6 +1,7 @@
 //! The `rkube` command: every rkube process is a subcommand of this binary.
 
 mod datastore;
+mod scheduler;
 mod server;
 mod snapshot;
 
@@ -18,6 +19,8 @@ struct Cli {
 enum Command {
     /// Run the control plane: the datastore and the Kubernetes API.
     Server(server::ServerArgs),
+    /// Run the scheduler on its own against an API server (any Kubernetes).
+    Scheduler(scheduler::SchedulerArgs),
     /// Save or restore a backup of the cluster's datastore.
     #[command(subcommand)]
     Snapshot(snapshot::SnapshotCommand),
@@ -40,6 +43,7 @@ fn main() -> anyhow::Result<()> {
     runtime.block_on(async move {
         match cli.command {
             Command::Server(args) => args.run().await,
+            Command::Scheduler(args) => args.run().await,
             Command::Snapshot(command) => command.run().await,
         }
     })

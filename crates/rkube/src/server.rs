@@ -32,6 +32,9 @@ pub struct ServerArgs {
     /// Extra host names or addresses for the serving certificate.
     #[arg(long)]
     tls_san: Vec<String>,
+    /// Do not run the scheduler in this server.
+    #[arg(long)]
+    disable_scheduler: bool,
 }
 
 impl ServerArgs {
@@ -49,6 +52,7 @@ impl ServerArgs {
         config.audit_log_path = self.audit_log_path;
         config.service_cidr = self.service_cidr;
         config.tls_san = self.tls_san;
+        config.scheduler = !self.disable_scheduler;
         let server = rkube_server::start(config).await?;
         let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
         tokio::select! {

@@ -53,6 +53,8 @@ pub struct ServerConfig {
     pub service_cidr: String,
     /// Extra names and addresses for the serving certificate.
     pub tls_san: Vec<String>,
+    /// Run the scheduler inside the server (with leader election).
+    pub scheduler: bool,
 }
 
 impl ServerConfig {
@@ -69,6 +71,7 @@ impl ServerConfig {
             audit_log_path: None,
             service_cidr: "10.43.0.0/16".to_owned(),
             tls_san: Vec::new(),
+            scheduler: true,
         }
     }
 }
@@ -85,6 +88,7 @@ pub struct RunningServer {
     pub kubeconfig: PathBuf,
     shutdown: watch::Sender<bool>,
     serving: tokio::task::JoinHandle<()>,
+    scheduler: Option<tokio::task::JoinHandle<()>>,
     _compactor: Compactor,
 }
 
@@ -94,6 +98,13 @@ impl std::fmt::Debug for RunningServer {
             .field("addr", &self.addr)
             .finish_non_exhaustive()
     }
+}
+
+/// This machine's host name.
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_owned())
+        .unwrap_or_else(|_| "localhost".to_owned())
 }
 
 fn host_names(config: &ServerConfig, service_ip: IpAddr) -> Vec<String> {
@@ -106,9 +117,7 @@ fn host_names(config: &ServerConfig, service_ip: IpAddr) -> Vec<String> {
         "kubernetes.default.svc.cluster.local".to_owned(),
         service_ip.to_string(),
     ];
-    if let Ok(name) = std::fs::read_to_string("/proc/sys/kernel/hostname") {
-        hosts.push(name.trim().to_owned());
-    }
+    hosts.push(hostname());
     if !config.bind_address.is_unspecified() {
         hosts.push(config.bind_address.to_string());
     }
@@ -176,6 +185,21 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer> {
     pki::write_kubeconfig(&kubeconfig, &server_url, &pki)?;
     let tls = serve::tls_config(&pki.serving.cert, &pki.serving.key, &pki.ca.cert)?;
     let (shutdown, stop) = watch::channel(false);
+    let scheduler = config.scheduler.then(|| {
+        // In-process components reach the API through the router itself: no socket, no TLS.
+        let client = kube::Client::new(
+            rkube_apiserver::in_process(api.clone(), rkube_apiserver::loopback_user()),
+            "default",
+        );
+        let identity = format!("{}_{}", hostname(), addr.port());
+        rkube_scheduler::spawn(
+            client,
+            rkube_scheduler::Options::default(),
+            true,
+            &identity,
+            stop.clone(),
+        )
+    });
     let serving = tokio::spawn(serve::serve(listener, tls, api.router(), stop));
     tracing::info!(
         address = %addr,
@@ -190,6 +214,7 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer> {
         kubeconfig,
         shutdown,
         serving,
+        scheduler,
         _compactor: compactor,
     })
 }
@@ -199,6 +224,9 @@ impl RunningServer {
     pub async fn shutdown(self) {
         let _ = self.shutdown.send(true);
         let _ = self.serving.await;
+        if let Some(scheduler) = self.scheduler {
+            let _ = scheduler.await;
+        }
         tracing::info!("rkube server stopped");
     }
 }

@@ -3,6 +3,8 @@
 
 mod crud;
 mod errors;
+mod leader;
+mod scheduling;
 mod watch;
 
 use kube::config::{KubeConfigOptions, Kubeconfig};

@@ -1,0 +1,231 @@
+//! The node cache: every node with the pods bound to it, fed by watches, plus *assumed* pods —
+//! a pod counts on its node from the moment the scheduler picks the node, before the binding
+//! is written, so the next pods see the resources it takes. An assumed pod is confirmed when
+//! the watch shows it bound, and forgotten if its binding fails or never shows up.
+
+use crate::framework::{NodeInfo, PodInfo, Snapshot};
+use k8s_openapi::api::core::v1::{Node, Pod};
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// How long an assumed pod may wait for the watch to confirm its binding.
+pub const ASSUME_TTL: Duration = Duration::from_secs(30);
+
+#[derive(Debug)]
+struct PodState {
+    node: String,
+    info: Arc<PodInfo>,
+    /// Set while the pod is assumed; the deadline once its binding has been written.
+    assumed: Option<Option<Instant>>,
+}
+
+/// Nodes and their pods, as the scheduler sees them.
+#[derive(Default)]
+pub struct Cache {
+    nodes: Vec<Arc<NodeInfo>>,
+    index: HashMap<String, usize>,
+    pods: HashMap<String, PodState>,
+    /// Pods bound to nodes the cache has not seen yet.
+    waiting: HashMap<String, Vec<Arc<PodInfo>>>,
+    /// Bumped on every change; lets callers tell whether the cluster changed.
+    generation: u64,
+}
+
+fn uid(pod: &Pod) -> String {
+    pod.metadata.uid.clone().unwrap_or_default()
+}
+
+/// Whether a pod still holds resources on its node (not finished).
+pub fn is_active(pod: &Pod) -> bool {
+    let phase = pod.status.as_ref().and_then(|s| s.phase.as_deref());
+    !matches!(phase, Some("Succeeded" | "Failed"))
+}
+
+impl Cache {
+    /// An empty cache.
+    pub fn new() -> Cache {
+        Cache::default()
+    }
+
+    /// The change counter.
+    pub fn generation(&self) -> u64 {
+        self.generation
+    }
+
+    /// Adds or replaces a node, keeping its pods.
+    pub fn upsert_node(&mut self, node: Arc<Node>) {
+        self.generation += 1;
+        let name = node.metadata.name.clone().unwrap_or_default();
+        let mut info = NodeInfo::new(node);
+        match self.index.get(&name) {
+            Some(&i) => {
+                for pod in &self.nodes[i].pods {
+                    info.add_pod(pod.clone());
+                }
+                self.nodes[i] = Arc::new(info);
+            }
+            None => {
+                for pod in self.waiting.remove(&name).unwrap_or_default() {
+                    info.add_pod(pod);
+                }
+                self.index.insert(name, self.nodes.len());
+                self.nodes.push(Arc::new(info));
+            }
+        }
+    }
+
+    /// Removes a node; its pods wait for it to come back.
+    pub fn remove_node(&mut self, name: &str) {
+        self.generation += 1;
+        let Some(i) = self.index.remove(name) else {
+            return;
+        };
+        let removed = self.nodes.swap_remove(i);
+        if i < self.nodes.len() {
+            let moved = self.nodes[i].name().to_owned();
+            self.index.insert(moved, i);
+        }
+        if !removed.pods.is_empty() {
+            self.waiting.insert(name.to_owned(), removed.pods.clone());
+        }
+    }
+
+    fn attach(&mut self, node: &str, info: Arc<PodInfo>) {
+        match self.index.get(node) {
+            Some(&i) => Arc::make_mut(&mut self.nodes[i]).add_pod(info),
+            None => self.waiting.entry(node.to_owned()).or_default().push(info),
+        }
+    }
+
+    fn detach(&mut self, node: &str, uid: &str) {
+        match self.index.get(node) {
+            Some(&i) => {
+                Arc::make_mut(&mut self.nodes[i]).remove_pod(uid);
+            }
+            None => {
+                if let Some(list) = self.waiting.get_mut(node) {
+                    list.retain(|p| p.pod.metadata.uid.as_deref() != Some(uid));
+                }
+            }
+        }
+    }
+
+    /// A pod bound to a node, as the watch shows it (added or updated). Confirms an assumed pod;
+    /// finished pods free their node's resources.
+    pub fn upsert_bound_pod(&mut self, pod: Arc<Pod>) {
+        self.generation += 1;
+        let uid = uid(&pod);
+        let node = pod
+            .spec
+            .as_ref()
+            .and_then(|s| s.node_name.clone())
+            .unwrap_or_default();
+        if let Some(old) = self.pods.remove(&uid) {
+            self.detach(&old.node, &uid);
+        }
+        if node.is_empty() || !is_active(&pod) {
+            return;
+        }
+        let info = Arc::new(PodInfo::new(pod));
+        self.attach(&node, info.clone());
+        self.pods.insert(
+            uid,
+            PodState {
+                node,
+                info,
+                assumed: None,
+            },
+        );
+    }
+
+    /// A pod is gone (deleted).
+    pub fn remove_pod(&mut self, uid: &str) {
+        self.generation += 1;
+        if let Some(old) = self.pods.remove(uid) {
+            self.detach(&old.node, uid);
+        }
+    }
+
+    /// Counts `pod` on `node` before its binding exists.
+    pub fn assume(&mut self, info: Arc<PodInfo>, node: &str) {
+        self.generation += 1;
+        let uid = info.pod.metadata.uid.clone().unwrap_or_default();
+        if let Some(old) = self.pods.remove(&uid) {
+            self.detach(&old.node, &uid);
+        }
+        self.attach(node, info.clone());
+        self.pods.insert(
+            uid,
+            PodState {
+                node: node.to_owned(),
+                info,
+                assumed: Some(None),
+            },
+        );
+    }
+
+    /// The binding of an assumed pod was written: it expires if the watch never confirms it.
+    pub fn finish_binding(&mut self, uid: &str) {
+        if let Some(PodState {
+            assumed: Some(deadline),
+            ..
+        }) = self.pods.get_mut(uid)
+        {
+            *deadline = Some(Instant::now() + ASSUME_TTL);
+        }
+    }
+
+    /// The binding of an assumed pod failed: it no longer counts.
+    pub fn forget(&mut self, uid: &str) {
+        if matches!(
+            self.pods.get(uid),
+            Some(PodState {
+                assumed: Some(_),
+                ..
+            })
+        ) {
+            self.remove_pod(uid);
+        }
+    }
+
+    /// Drops assumed pods whose confirmation is overdue.
+    pub fn expire_assumed(&mut self) {
+        let now = Instant::now();
+        let overdue: Vec<String> = self
+            .pods
+            .iter()
+            .filter(|(_, s)| matches!(s.assumed, Some(Some(deadline)) if deadline <= now))
+            .map(|(uid, _)| uid.clone())
+            .collect();
+        for uid in overdue {
+            tracing::warn!(pod = %uid, "assumed pod never showed up bound; forgetting it");
+            self.remove_pod(&uid);
+        }
+    }
+
+    /// Whether the pod is known (bound or assumed).
+    pub fn has_pod(&self, uid: &str) -> bool {
+        self.pods.contains_key(uid)
+    }
+
+    /// The node a known pod is on.
+    pub fn node_of(&self, uid: &str) -> Option<&str> {
+        self.pods.get(uid).map(|s| s.node.as_str())
+    }
+
+    /// The number of nodes.
+    pub fn node_count(&self) -> usize {
+        self.nodes.len()
+    }
+
+    /// What one scheduling cycle sees.
+    pub fn snapshot(&self) -> Snapshot {
+        Snapshot::new(self.nodes.clone())
+    }
+
+    /// The pod info of a known pod.
+    pub fn pod_info(&self, uid: &str) -> Option<Arc<PodInfo>> {
+        self.pods.get(uid).map(|s| s.info.clone())
+    }
+}

@@ -1,0 +1,479 @@
+//! PodTopologySpread: `DoNotSchedule` constraints filter nodes whose domain would exceed
+//! `maxSkew` (honouring `minDomains`, `nodeAffinityPolicy`, `nodeTaintsPolicy` and
+//! `matchLabelKeys`); `ScheduleAnyway` constraints score nodes (fewer matching pods in the
+//! node's domains is better).
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+use k8s_openapi::api::apps::v1::{ReplicaSet, StatefulSet};
+use k8s_openapi::api::core::v1::{Pod, ReplicationController, Service};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
+
+use crate::framework::labels::{
+    Labels, RequiredNodeAffinity, Requirement, Selector, find_untolerated_taint,
+    is_do_not_schedule_taint, node_taints, pod_labels, pod_tolerations,
+};
+use crate::framework::{
+    Code, CycleState, FilterPlugin, MAX_NODE_SCORE, NodeInfo, Plugin, PodInfo, PreFilterPlugin,
+    PreScorePlugin, ScorePlugin, Snapshot, Status,
+};
+use crate::plugins::names::POD_TOPOLOGY_SPREAD;
+
+#[cfg(test)]
+mod tests;
+
+/// Upstream's reason when a node's domain would exceed `maxSkew`.
+pub const ERR_REASON_CONSTRAINTS_NOT_MATCH: &str =
+    "node(s) didn't match pod topology spread constraints";
+/// Upstream's reason when a node lacks a constraint's topology label.
+pub const ERR_REASON_NODE_LABEL_NOT_MATCH: &str =
+    "node(s) didn't match pod topology spread constraints (missing required label)";
+
+const HOSTNAME_LABEL: &str = "kubernetes.io/hostname";
+const ZONE_LABEL: &str = "topology.kubernetes.io/zone";
+const PRE_FILTER_KEY: &str = "PreFilterPodTopologySpread";
+const PRE_SCORE_KEY: &str = "PreScorePodTopologySpread";
+/// Score returned for nodes ignored by scoring (missing topology labels); normalized to 0.
+const INVALID_SCORE: i64 = -1;
+
+/// The PodTopologySpread filter and score.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct PodTopologySpread;
+
+impl Plugin for PodTopologySpread {
+    fn name(&self) -> &'static str {
+        POD_TOPOLOGY_SPREAD
+    }
+}
+
+/// A pod's spread constraint with its selector parsed and defaults applied.
+#[derive(Debug, Clone)]
+struct Constraint {
+    max_skew: i64,
+    topology_key: String,
+    selector: Selector,
+    min_domains: usize,
+    honor_node_affinity: bool,
+    honor_node_taints: bool,
+}
+
+impl Constraint {
+    fn includes_node(
+        &self,
+        pod: &PodInfo,
+        node: &NodeInfo,
+        required: &RequiredNodeAffinity,
+    ) -> bool {
+        if self.honor_node_affinity && !required.matches(&node.node) {
+            return false;
+        }
+        if self.honor_node_taints
+            && find_untolerated_taint(
+                node_taints(&node.node),
+                pod_tolerations(&pod.pod),
+                is_do_not_schedule_taint,
+            )
+            .is_some()
+        {
+            return false;
+        }
+        true
+    }
+}
+
+/// The pod's constraints with `whenUnsatisfiable == action`.
+fn constraints(pod: &PodInfo, action: &str) -> Result<Vec<Constraint>, String> {
+    let labels = pod_labels(&pod.pod);
+    let mut out = Vec::new();
+    let all = pod
+        .pod
+        .spec
+        .as_ref()
+        .and_then(|s| s.topology_spread_constraints.as_ref());
+    for c in all
+        .into_iter()
+        .flatten()
+        .filter(|c| c.when_unsatisfiable == action)
+    {
+        let mut selector = Selector::from_label_selector(c.label_selector.as_ref())?;
+        let keyed: Labels = c
+            .match_label_keys
+            .iter()
+            .flatten()
+            .filter_map(|k| labels.get(k).map(|v| (k.clone(), v.clone())))
+            .collect();
+        if !keyed.is_empty() {
+            let mut merged = Selector::from_map(&keyed);
+            if let Selector::Requirements(reqs) = selector {
+                reqs.into_iter().for_each(|r: Requirement| merged.add(r));
+            }
+            selector = merged;
+        }
+        out.push(Constraint {
+            max_skew: i64::from(c.max_skew),
+            topology_key: c.topology_key.clone(),
+            selector,
+            min_domains: c.min_domains.map_or(1, |m| usize::try_from(m).unwrap_or(0)),
+            honor_node_affinity: c.node_affinity_policy.as_deref() != Some("Ignore"),
+            honor_node_taints: c.node_taints_policy.as_deref() == Some("Honor"),
+        });
+    }
+    Ok(out)
+}
+
+/// Whether the pod declares any spread constraint at all.
+fn has_own_constraints(pod: &PodInfo) -> bool {
+    pod.pod
+        .spec
+        .as_ref()
+        .and_then(|s| s.topology_spread_constraints.as_ref())
+        .is_some_and(|c| !c.is_empty())
+}
+
+/// Upstream's system default constraints (all ScheduleAnyway) with the pod's default
+/// selector; none without a (non-empty) default selector.
+fn system_default_constraints(pod: &PodInfo) -> Vec<Constraint> {
+    let Some(selector) = pod
+        .default_spread_selector
+        .clone()
+        .filter(|s| !s.is_everything())
+    else {
+        return Vec::new();
+    };
+    [(HOSTNAME_LABEL, 3), (ZONE_LABEL, 5)]
+        .into_iter()
+        .map(|(key, skew)| Constraint {
+            max_skew: skew,
+            topology_key: key.to_string(),
+            selector: selector.clone(),
+            min_domains: 1,
+            honor_node_affinity: true,
+            honor_node_taints: false,
+        })
+        .collect()
+}
+
+/// The controller's selector requirements (ReplicaSet/StatefulSet label selectors).
+fn owner_requirements(selector: Option<&LabelSelector>) -> Vec<Requirement> {
+    match Selector::from_label_selector(selector) {
+        Ok(Selector::Requirements(r)) => r,
+        _ => Vec::new(),
+    }
+}
+
+/// Upstream's `DefaultSelector`: the merged selectors of the Services (in the pod's
+/// namespace, non-nil selector matching the pod) and of the pod's controlling
+/// ReplicationController, ReplicaSet or StatefulSet (found by owner reference). `None` when
+/// nothing selects the pod. Set the result on [`PodInfo::default_spread_selector`].
+pub fn default_spread_selector(
+    pod: &Pod,
+    services: &[Service],
+    replication_controllers: &[ReplicationController],
+    replica_sets: &[ReplicaSet],
+    stateful_sets: &[StatefulSet],
+) -> Option<Selector> {
+    let namespace = pod.metadata.namespace.as_deref().unwrap_or("");
+    let labels = pod_labels(pod);
+    let in_ns = |ns: &Option<String>| ns.as_deref().unwrap_or("") == namespace;
+    let mut set = Labels::new();
+    for svc in services.iter().filter(|s| in_ns(&s.metadata.namespace)) {
+        let Some(sel) = svc.spec.as_ref().and_then(|s| s.selector.as_ref()) else {
+            continue;
+        };
+        if Selector::from_map(sel).matches(labels) {
+            set.extend(sel.iter().map(|(k, v)| (k.clone(), v.clone())));
+        }
+    }
+    let mut extra: Vec<Requirement> = Vec::new();
+    let owner = pod
+        .metadata
+        .owner_references
+        .iter()
+        .flatten()
+        .find(|o| o.controller == Some(true));
+    if let Some(owner) = owner {
+        let named = |meta: &ObjectMeta| {
+            meta.name.as_deref() == Some(owner.name.as_str()) && in_ns(&meta.namespace)
+        };
+        match (owner.api_version.as_str(), owner.kind.as_str()) {
+            ("v1", "ReplicationController") => {
+                let rc = replication_controllers
+                    .iter()
+                    .find(|rc| named(&rc.metadata));
+                if let Some(sel) = rc
+                    .and_then(|rc| rc.spec.as_ref())
+                    .and_then(|s| s.selector.as_ref())
+                {
+                    set.extend(sel.iter().map(|(k, v)| (k.clone(), v.clone())));
+                }
+            }
+            ("apps/v1", "ReplicaSet") => {
+                let rs = replica_sets.iter().find(|rs| named(&rs.metadata));
+                extra = owner_requirements(rs.and_then(|rs| rs.spec.as_ref()).map(|s| &s.selector));
+            }
+            ("apps/v1", "StatefulSet") => {
+                let ss = stateful_sets.iter().find(|ss| named(&ss.metadata));
+                extra = owner_requirements(ss.and_then(|ss| ss.spec.as_ref()).map(|s| &s.selector));
+            }
+            _ => {}
+        }
+    }
+    let mut selector = Selector::from_map(&set);
+    extra.into_iter().for_each(|r| selector.add(r));
+    if selector.is_everything() {
+        None
+    } else {
+        Some(selector)
+    }
+}
+
+fn has_all_keys(node: &NodeInfo, constraints: &[Constraint]) -> bool {
+    constraints
+        .iter()
+        .all(|c| node.labels().contains_key(&c.topology_key))
+}
+
+/// Pods on the node in `namespace`, not terminating, selected by `selector`.
+fn count_matching(node: &NodeInfo, selector: &Selector, namespace: &str) -> i64 {
+    node.pods
+        .iter()
+        .filter(|p| !p.is_terminating() && p.namespace() == namespace)
+        .filter(|p| selector.matches(pod_labels(&p.pod)))
+        .count() as i64
+}
+
+/// What PreFilter computes for Filter.
+#[derive(Debug, Clone)]
+struct PreFilterState {
+    constraints: Vec<Constraint>,
+    /// Per constraint: topology value → matching pods.
+    matches: Vec<HashMap<String, i64>>,
+}
+
+impl PreFilterPlugin for PodTopologySpread {
+    fn pre_filter(&self, state: &mut CycleState, pod: &PodInfo, snapshot: &Snapshot) -> Status {
+        let constraints = match constraints(pod, "DoNotSchedule") {
+            Ok(c) => c,
+            Err(e) => return Status::error(format!("get constraints from pod: {e}")),
+        };
+        if constraints.is_empty() {
+            return Status::skip();
+        }
+        let required = RequiredNodeAffinity::from_pod(&pod.pod);
+        let mut matches = vec![HashMap::new(); constraints.len()];
+        for node in &snapshot.nodes {
+            if !has_all_keys(node, &constraints) {
+                continue;
+            }
+            for (i, c) in constraints.iter().enumerate() {
+                if !c.includes_node(pod, node, &required) {
+                    continue;
+                }
+                let value = node
+                    .labels()
+                    .get(&c.topology_key)
+                    .cloned()
+                    .unwrap_or_default();
+                *matches[i].entry(value).or_insert(0) +=
+                    count_matching(node, &c.selector, pod.namespace());
+            }
+        }
+        state.write(
+            PRE_FILTER_KEY,
+            PreFilterState {
+                constraints,
+                matches,
+            },
+        );
+        Status::success()
+    }
+}
+
+impl FilterPlugin for PodTopologySpread {
+    fn filter(&self, state: &CycleState, pod: &PodInfo, node: &NodeInfo) -> Status {
+        let Some(s) = state.read::<PreFilterState>(PRE_FILTER_KEY) else {
+            return Status::error(format!(
+                "reading {PRE_FILTER_KEY:?} from cycleState: not found"
+            ));
+        };
+        let labels = pod_labels(&pod.pod);
+        for (i, c) in s.constraints.iter().enumerate() {
+            let Some(value) = node.labels().get(&c.topology_key) else {
+                return Status::new(
+                    Code::UnschedulableAndUnresolvable,
+                    ERR_REASON_NODE_LABEL_NOT_MATCH,
+                );
+            };
+            let domains = &s.matches[i];
+            let min_match = if domains.len() < c.min_domains {
+                0
+            } else {
+                domains
+                    .values()
+                    .copied()
+                    .min()
+                    .unwrap_or(i64::from(i32::MAX))
+            };
+            let self_match = i64::from(c.selector.matches(labels));
+            let match_num = domains.get(value).copied().unwrap_or(0);
+            if match_num + self_match - min_match > c.max_skew {
+                return Status::new(Code::Unschedulable, ERR_REASON_CONSTRAINTS_NOT_MATCH);
+            }
+        }
+        Status::success()
+    }
+}
+
+/// What PreScore computes for Score.
+#[derive(Debug, Clone)]
+struct PreScoreState {
+    constraints: Vec<Constraint>,
+    /// Feasible nodes lacking some topology key: not scored.
+    ignored: HashSet<String>,
+    /// Per constraint (non-hostname keys): topology value → matching pods.
+    counts: Vec<HashMap<String, i64>>,
+    /// Per constraint: ln(number of domains + 2).
+    weights: Vec<f64>,
+}
+
+impl PreScorePlugin for PodTopologySpread {
+    fn pre_score(
+        &self,
+        state: &mut CycleState,
+        pod: &PodInfo,
+        snapshot: &Snapshot,
+        feasible: &[Arc<NodeInfo>],
+    ) -> Status {
+        if snapshot.is_empty() {
+            return Status::skip();
+        }
+        // Nodes must have every topology key only for the pod's own constraints; system
+        // default spreading still spreads by hostname on nodes without a zone.
+        let require_all = has_own_constraints(pod);
+        let constraints = if require_all {
+            match constraints(pod, "ScheduleAnyway") {
+                Ok(c) => c,
+                Err(e) => {
+                    return Status::error(format!(
+                        "obtaining pod's soft topology spread constraints: {e}"
+                    ));
+                }
+            }
+        } else {
+            system_default_constraints(pod)
+        };
+        if constraints.is_empty() {
+            return Status::skip();
+        }
+        let mut ignored = HashSet::new();
+        let mut counts: Vec<HashMap<String, i64>> = vec![HashMap::new(); constraints.len()];
+        for node in feasible {
+            if require_all && !has_all_keys(node, &constraints) {
+                ignored.insert(node.name().to_string());
+                continue;
+            }
+            for (i, c) in constraints.iter().enumerate() {
+                if c.topology_key == HOSTNAME_LABEL {
+                    continue;
+                }
+                let value = node
+                    .labels()
+                    .get(&c.topology_key)
+                    .cloned()
+                    .unwrap_or_default();
+                counts[i].entry(value).or_insert(0);
+            }
+        }
+        let weights = constraints
+            .iter()
+            .zip(&counts)
+            .map(|(c, m)| {
+                let size = if c.topology_key == HOSTNAME_LABEL {
+                    feasible.len().saturating_sub(ignored.len())
+                } else {
+                    m.len()
+                };
+                ((size + 2) as f64).ln()
+            })
+            .collect();
+        let required = RequiredNodeAffinity::from_pod(&pod.pod);
+        for node in &snapshot.nodes {
+            if require_all && !has_all_keys(node, &constraints) {
+                continue;
+            }
+            for (i, c) in constraints.iter().enumerate() {
+                if !c.includes_node(pod, node, &required) {
+                    continue;
+                }
+                let value = node
+                    .labels()
+                    .get(&c.topology_key)
+                    .map_or("", String::as_str);
+                if counts[i].contains_key(value) {
+                    let n = count_matching(node, &c.selector, pod.namespace());
+                    if let Some(e) = counts[i].get_mut(value) {
+                        *e += n;
+                    }
+                }
+            }
+        }
+        state.write(
+            PRE_SCORE_KEY,
+            PreScoreState {
+                constraints,
+                ignored,
+                counts,
+                weights,
+            },
+        );
+        Status::success()
+    }
+}
+
+impl ScorePlugin for PodTopologySpread {
+    /// Weighted matching-pod count of the node's domains (lower is better before
+    /// normalization); ignored nodes give -1, which normalization turns into 0.
+    fn score(&self, state: &CycleState, pod: &PodInfo, node: &NodeInfo) -> i64 {
+        let Some(s) = state.read::<PreScoreState>(PRE_SCORE_KEY) else {
+            return 0;
+        };
+        if s.ignored.contains(node.name()) {
+            return INVALID_SCORE;
+        }
+        let mut score = 0.0f64;
+        for (i, c) in s.constraints.iter().enumerate() {
+            let Some(value) = node.labels().get(&c.topology_key) else {
+                continue;
+            };
+            let count = if c.topology_key == HOSTNAME_LABEL {
+                count_matching(node, &c.selector, pod.namespace())
+            } else {
+                s.counts[i].get(value).copied().unwrap_or(0)
+            };
+            score += count as f64 * s.weights[i] + (c.max_skew - 1) as f64;
+        }
+        score.round() as i64
+    }
+
+    fn normalize(&self, state: &CycleState, _: &PodInfo, scores: &mut [i64]) {
+        if state.read::<PreScoreState>(PRE_SCORE_KEY).is_none() {
+            return;
+        }
+        let valid = scores.iter().copied().filter(|s| *s != INVALID_SCORE);
+        let min = valid.clone().min().unwrap_or(i64::MAX);
+        let max = valid.max().unwrap_or(0).max(0);
+        for s in scores.iter_mut() {
+            *s = if *s == INVALID_SCORE {
+                0
+            } else if max == 0 {
+                MAX_NODE_SCORE
+            } else {
+                let v = i128::from(MAX_NODE_SCORE)
+                    * (i128::from(max) + i128::from(min) - i128::from(*s))
+                    / i128::from(max);
+                i64::try_from(v).unwrap_or(0)
+            };
+        }
+    }
+}

@@ -1,0 +1,405 @@
+//! The scheduler as a running component: informers feeding the queue and the cache, the
+//! scheduling loop, background binding through `pods/binding`, and what the scheduler writes
+//! back (the `PodScheduled` condition and events).
+
+use crate::cache::Cache;
+use crate::framework::Profile;
+use crate::queue::SchedulingQueue;
+use crate::schedule::{Algorithm, Decision, Shared, cycle};
+use k8s_openapi::api::core::v1::{Binding, Event, EventSource, Node, ObjectReference, Pod};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta, Time};
+use kube::api::{Api, Patch, PatchParams, PostParams};
+use kube::runtime::WatchStreamExt;
+use kube::runtime::watcher::{self, Event as WatchEvent};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::{Semaphore, watch};
+use tokio_stream::StreamExt;
+
+/// The default scheduler name pods ask for.
+pub const DEFAULT_SCHEDULER_NAME: &str = "default-scheduler";
+/// How many bindings may be in flight at once.
+pub const MAX_BINDINGS_IN_FLIGHT: usize = 256;
+
+/// How the scheduler runs.
+#[derive(Clone)]
+pub struct Options {
+    /// The `schedulerName` this scheduler serves.
+    pub scheduler_name: String,
+    /// The plugins and weights.
+    pub profile: Arc<Profile>,
+    /// `percentageOfNodesToScore`.
+    pub percentage_of_nodes_to_score: Option<i32>,
+}
+
+impl Options {
+    /// Options serving one profile (e.g. from a KubeSchedulerConfiguration).
+    pub fn from_profile(profile: Profile) -> Options {
+        Options {
+            scheduler_name: profile.scheduler_name.clone(),
+            percentage_of_nodes_to_score: profile.percentage_of_nodes_to_score,
+            profile: Arc::new(profile),
+        }
+    }
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            scheduler_name: DEFAULT_SCHEDULER_NAME.to_owned(),
+            profile: Arc::new(Profile::default_profile()),
+            percentage_of_nodes_to_score: None,
+        }
+    }
+}
+
+fn responsible(pod: &Pod, name: &str) -> bool {
+    let spec = pod.spec.as_ref();
+    spec.and_then(|s| s.scheduler_name.as_deref())
+        .unwrap_or(DEFAULT_SCHEDULER_NAME)
+        == name
+}
+
+fn bound(pod: &Pod) -> bool {
+    pod.spec
+        .as_ref()
+        .and_then(|s| s.node_name.as_deref())
+        .is_some_and(|n| !n.is_empty())
+}
+
+fn pending_and_ours(pod: &Pod, name: &str) -> bool {
+    !bound(pod)
+        && responsible(pod, name)
+        && pod.metadata.deletion_timestamp.is_none()
+        && crate::cache::is_active(pod)
+}
+
+/// Feeds pod events into the queue (unscheduled pods) and the cache (bound pods).
+async fn watch_pods(client: kube::Client, shared: Arc<Shared>, name: String) {
+    let api: Api<Pod> = Api::all(client);
+    let mut stream = Box::pin(watcher::watcher(api, watcher::Config::default()).default_backoff());
+    while let Some(event) = stream.next().await {
+        match event {
+            Ok(WatchEvent::Apply(pod) | WatchEvent::InitApply(pod)) => on_pod(&shared, pod, &name),
+            Ok(WatchEvent::Delete(pod)) => {
+                let uid = pod.metadata.uid.clone().unwrap_or_default();
+                shared.queue.delete(&uid);
+                shared
+                    .cache
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .remove_pod(&uid);
+                // Freed resources may let waiting pods fit.
+                shared.queue.move_all_unschedulable();
+            }
+            Ok(WatchEvent::Init | WatchEvent::InitDone) => {}
+            Err(err) => tracing::warn!(%err, "pod watch"),
+        }
+    }
+}
+
+fn on_pod(shared: &Shared, pod: Pod, name: &str) {
+    let pod = Arc::new(pod);
+    let uid = pod.metadata.uid.clone().unwrap_or_default();
+    if bound(&pod) {
+        shared.queue.delete(&uid);
+        let freed = !crate::cache::is_active(&pod);
+        shared
+            .cache
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .upsert_bound_pod(pod);
+        if freed {
+            shared.queue.move_all_unschedulable();
+        }
+    } else if pending_and_ours(&pod, name) {
+        shared.queue.add_or_update(pod);
+    } else {
+        shared.queue.delete(&uid);
+    }
+}
+
+/// Feeds node events into the cache; a new or changed node may let waiting pods fit.
+async fn watch_nodes(client: kube::Client, shared: Arc<Shared>) {
+    let api: Api<Node> = Api::all(client);
+    let mut stream = Box::pin(watcher::watcher(api, watcher::Config::default()).default_backoff());
+    while let Some(event) = stream.next().await {
+        match event {
+            Ok(WatchEvent::Apply(node) | WatchEvent::InitApply(node)) => {
+                shared
+                    .cache
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .upsert_node(Arc::new(node));
+                shared.queue.move_all_unschedulable();
+            }
+            Ok(WatchEvent::Delete(node)) => {
+                let name = node.metadata.name.unwrap_or_default();
+                shared
+                    .cache
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .remove_node(&name);
+            }
+            Ok(WatchEvent::Init | WatchEvent::InitDone) => {}
+            Err(err) => tracing::warn!(%err, "node watch"),
+        }
+    }
+}
+
+fn now_time() -> k8s_openapi::jiff::Timestamp {
+    rkube_api::time::now()
+}
+
+/// Records an event about a pod (core/v1, so `kubectl describe` shows it).
+async fn record_event(client: &kube::Client, pod: &Pod, kind: &str, reason: &str, message: &str) {
+    let ns = pod
+        .metadata
+        .namespace
+        .clone()
+        .unwrap_or_else(|| "default".to_owned());
+    let name = pod.metadata.name.clone().unwrap_or_default();
+    let now = now_time();
+    let event = Event {
+        metadata: ObjectMeta {
+            generate_name: Some(format!("{name}.")),
+            namespace: Some(ns.clone()),
+            ..ObjectMeta::default()
+        },
+        involved_object: ObjectReference {
+            api_version: Some("v1".to_owned()),
+            kind: Some("Pod".to_owned()),
+            name: Some(name),
+            namespace: Some(ns.clone()),
+            uid: pod.metadata.uid.clone(),
+            resource_version: pod.metadata.resource_version.clone(),
+            ..ObjectReference::default()
+        },
+        reason: Some(reason.to_owned()),
+        message: Some(message.to_owned()),
+        type_: Some(kind.to_owned()),
+        source: Some(EventSource {
+            component: Some(DEFAULT_SCHEDULER_NAME.to_owned()),
+            host: None,
+        }),
+        reporting_component: Some(DEFAULT_SCHEDULER_NAME.to_owned()),
+        reporting_instance: Some(DEFAULT_SCHEDULER_NAME.to_owned()),
+        action: Some(
+            if reason == "Scheduled" {
+                "Binding"
+            } else {
+                "Scheduling"
+            }
+            .to_owned(),
+        ),
+        first_timestamp: Some(Time(now)),
+        last_timestamp: Some(Time(now)),
+        event_time: Some(MicroTime(now)),
+        count: Some(1),
+        ..Event::default()
+    };
+    let api: Api<Event> = Api::namespaced(client.clone(), &ns);
+    if let Err(err) = api.create(&PostParams::default(), &event).await {
+        tracing::debug!(%err, "recording an event");
+    }
+}
+
+/// Sets `PodScheduled=False, reason Unschedulable` with the message.
+async fn mark_unschedulable(client: &kube::Client, pod: &Pod, message: &str) {
+    let ns = pod.metadata.namespace.clone().unwrap_or_default();
+    let name = pod.metadata.name.clone().unwrap_or_default();
+    let api: Api<Pod> = Api::namespaced(client.clone(), &ns);
+    let now = Time(now_time());
+    let patch = serde_json::json!({"status": {"conditions": [{
+        "type": "PodScheduled", "status": "False", "reason": "Unschedulable",
+        "message": message, "lastProbeTime": null, "lastTransitionTime": now,
+    }]}});
+    if let Err(err) = api
+        .patch_status(&name, &PatchParams::default(), &Patch::Strategic(patch))
+        .await
+    {
+        tracing::debug!(%err, pod = %name, "setting PodScheduled=False");
+    }
+}
+
+/// Writes the binding of an assumed pod; on failure the pod is forgotten and retried.
+async fn bind(client: kube::Client, shared: Arc<Shared>, pod: Arc<Pod>, node: String) {
+    let ns = pod.metadata.namespace.clone().unwrap_or_default();
+    let name = pod.metadata.name.clone().unwrap_or_default();
+    let uid = pod.metadata.uid.clone().unwrap_or_default();
+    let binding = Binding {
+        metadata: ObjectMeta {
+            name: Some(name.clone()),
+            namespace: Some(ns.clone()),
+            uid: Some(uid.clone()),
+            ..ObjectMeta::default()
+        },
+        target: ObjectReference {
+            kind: Some("Node".to_owned()),
+            name: Some(node.clone()),
+            api_version: Some("v1".to_owned()),
+            ..ObjectReference::default()
+        },
+    };
+    let api: Api<Pod> = Api::namespaced(client.clone(), &ns);
+    let request = api
+        .create_subresource::<Binding, serde_json::Value>(
+            "binding",
+            &name,
+            &PostParams::default(),
+            &binding,
+        )
+        .await;
+    match request {
+        Ok(_) => {
+            shared
+                .cache
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .finish_binding(&uid);
+            shared.queue.done(&uid);
+            let message = format!("Successfully assigned {ns}/{name} to {node}");
+            record_event(&client, &pod, "Normal", "Scheduled", &message).await;
+        }
+        Err(err) => {
+            tracing::info!(pod = %format!("{ns}/{name}"), %node, %err, "binding failed; retrying");
+            shared
+                .cache
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .forget(&uid);
+            match err {
+                // Gone, or bound by someone else: nothing to retry.
+                kube::Error::Api(s) if s.code == 404 || s.code == 409 => shared.queue.done(&uid),
+                _ => shared.queue.backoff(&uid),
+            }
+        }
+    }
+}
+
+/// Waits for a change; never returns once the sender is gone (the value then stays as it is).
+async fn changed(rx: &mut watch::Receiver<bool>) {
+    if rx.changed().await.is_err() {
+        std::future::pending::<()>().await;
+    }
+}
+
+/// Runs the scheduler with `client` until `shutdown` turns true (or `leading` turns false for
+/// good: the caller decides; the loop only schedules while `leading` is true).
+pub async fn run(
+    client: kube::Client,
+    options: Options,
+    mut leading: watch::Receiver<bool>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let shared = Arc::new(Shared {
+        queue: SchedulingQueue::new(),
+        cache: Arc::new(Mutex::new(Cache::new())),
+    });
+    let pods = tokio::spawn(watch_pods(
+        client.clone(),
+        shared.clone(),
+        options.scheduler_name.clone(),
+    ));
+    let nodes = tokio::spawn(watch_nodes(client.clone(), shared.clone()));
+    let expiry = {
+        let shared = shared.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                shared
+                    .cache
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .expire_assumed();
+            }
+        })
+    };
+    let in_flight = Arc::new(Semaphore::new(MAX_BINDINGS_IN_FLIGHT));
+    let mut algorithm = Algorithm::new(
+        options.profile.clone(),
+        options.percentage_of_nodes_to_score,
+    );
+    tracing::info!(scheduler = %options.scheduler_name, "scheduler started");
+    loop {
+        while !*leading.borrow_and_update() && !*shutdown.borrow() {
+            tokio::select! {
+                _ = changed(&mut leading) => {}
+                _ = changed(&mut shutdown) => {}
+            }
+        }
+        if *shutdown.borrow() {
+            break;
+        }
+        let next = tokio::select! {
+            next = shared.queue.pop() => next,
+            _ = changed(&mut shutdown) => continue,
+            _ = changed(&mut leading) => continue,
+        };
+        let Some(queued) = next else { break };
+        let generation_before = shared
+            .cache
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .generation();
+        let (decision, _) = cycle(&mut algorithm, &shared, &queued);
+        match decision {
+            Decision::Bind(node) => {
+                let Ok(permit) = in_flight.clone().acquire_owned().await else {
+                    break;
+                };
+                let (client, shared, pod) = (client.clone(), shared.clone(), queued.pod.clone());
+                tokio::spawn(async move {
+                    bind(client, shared, pod, node).await;
+                    drop(permit);
+                });
+            }
+            Decision::Unschedulable(message) => {
+                let changed = shared
+                    .cache
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .generation()
+                    != generation_before;
+                shared.queue.unschedulable(queued.uid(), changed);
+                let (client, pod) = (client.clone(), queued.pod.clone());
+                tokio::spawn(async move {
+                    mark_unschedulable(&client, &pod, &message).await;
+                    record_event(&client, &pod, "Warning", "FailedScheduling", &message).await;
+                });
+            }
+            Decision::Error(message) => {
+                tracing::warn!(pod = %queued.uid(), %message, "scheduling failed");
+                shared.queue.backoff(queued.uid());
+            }
+        }
+    }
+    shared.queue.close();
+    pods.abort();
+    nodes.abort();
+    expiry.abort();
+}
+
+/// Starts the scheduler in the background: with leader election through the Lease
+/// `kube-system/kube-scheduler` when `leader_elect`, else leading from the start.
+pub fn spawn(
+    client: kube::Client,
+    options: Options,
+    leader_elect: bool,
+    identity: &str,
+    shutdown: watch::Receiver<bool>,
+) -> tokio::task::JoinHandle<()> {
+    let leading = if leader_elect {
+        rkube_leader::Elector::new(
+            client.clone(),
+            "kube-system",
+            "kube-scheduler",
+            identity,
+            rkube_leader::Timing::default(),
+        )
+        .spawn(shutdown.clone())
+    } else {
+        watch::channel(true).1
+    };
+    tokio::spawn(run(client, options, leading, shutdown))
+}

@@ -1,0 +1,165 @@
+//! One scheduling cycle per pod: filter the nodes (a sample of them in large clusters, as
+//! upstream's `percentageOfNodesToScore`), score the feasible ones, pick the best, assume the
+//! pod there and bind it in the background. A pod that fits nowhere gets `PodScheduled=False`
+//! with upstream's message and a `FailedScheduling` event, and waits for the cluster to change.
+
+use crate::cache::Cache;
+use crate::framework::{Code, CycleState, NodeInfo, PodInfo, Profile, Snapshot, Status};
+use crate::queue::{QueuedPod, SchedulingQueue};
+use std::sync::{Arc, Mutex};
+
+/// What a scheduling cycle decided.
+pub enum Decision {
+    /// Bind the pod to this node.
+    Bind(String),
+    /// Nothing fits: the message for the pod's condition and event.
+    Unschedulable(String),
+    /// A plugin failed unexpectedly.
+    Error(String),
+}
+
+/// The scheduling algorithm over one snapshot (no API calls; unit-testable).
+pub struct Algorithm {
+    /// The plugins and weights.
+    pub profile: Arc<Profile>,
+    /// `percentageOfNodesToScore`, if configured.
+    pub percentage_of_nodes_to_score: Option<i32>,
+    /// Where the next cycle starts filtering (round-robin over the node list, as upstream).
+    next_start: usize,
+    /// Tie-break state (a small xorshift generator).
+    rng: u64,
+}
+
+impl Algorithm {
+    /// An algorithm with a profile.
+    pub fn new(profile: Arc<Profile>, percentage_of_nodes_to_score: Option<i32>) -> Algorithm {
+        Algorithm {
+            profile,
+            percentage_of_nodes_to_score,
+            next_start: 0,
+            rng: 0x9E37_79B9_7F4A_7C15,
+        }
+    }
+
+    fn random(&mut self) -> u64 {
+        let mut x = self.rng;
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        self.rng = x;
+        x
+    }
+
+    /// Decides where `pod` goes in `snapshot`.
+    pub fn schedule(&mut self, pod: &PodInfo, snapshot: &Snapshot) -> Decision {
+        let nodes = &snapshot.nodes;
+        let total = nodes.len();
+        if total == 0 {
+            return Decision::Unschedulable(crate::framework::NO_NODES_AVAILABLE_MSG.to_owned());
+        }
+        let mut state = CycleState::default();
+        let pre = self.profile.run_pre_filters(&mut state, pod, snapshot);
+        match pre.code {
+            Code::Success => {}
+            Code::Error => return Decision::Error(pre.reasons.join(", ")),
+            _ => {
+                return Decision::Unschedulable(
+                    crate::framework::pre_filter_unschedulable_message(
+                        total,
+                        &pre,
+                        &preemption_suffix(total),
+                    ),
+                );
+            }
+        }
+        let want =
+            crate::config::num_feasible_nodes_to_find(self.percentage_of_nodes_to_score, total);
+        let mut feasible: Vec<Arc<NodeInfo>> = Vec::with_capacity(want.min(total));
+        let mut failures: Vec<(String, Status)> = Vec::new();
+        let start = self.next_start % total;
+        let mut visited = 0;
+        for k in 0..total {
+            let node = &nodes[(start + k) % total];
+            visited += 1;
+            let status = self.profile.run_filters(&state, pod, node);
+            match status.code {
+                Code::Success => {
+                    feasible.push(node.clone());
+                    if feasible.len() >= want {
+                        break;
+                    }
+                }
+                Code::Error => return Decision::Error(status.reasons.join(", ")),
+                _ => failures.push((node.name().to_owned(), status)),
+            }
+        }
+        self.next_start = (start + visited) % total;
+        if feasible.is_empty() {
+            return Decision::Unschedulable(crate::framework::unschedulable_message(
+                total,
+                &failures,
+                &preemption_suffix(total),
+            ));
+        }
+        if feasible.len() == 1 {
+            return Decision::Bind(feasible[0].name().to_owned());
+        }
+        let pre_score = self
+            .profile
+            .run_pre_scores(&mut state, pod, snapshot, &feasible);
+        if pre_score.code == Code::Error {
+            return Decision::Error(pre_score.reasons.join(", "));
+        }
+        let scores = self.profile.score_nodes(&state, pod, &feasible);
+        // The best score; ties broken uniformly at random (reservoir sampling), as upstream.
+        let mut best = 0;
+        let mut ties = 0u64;
+        for (i, score) in scores.iter().enumerate() {
+            if *score > scores[best] {
+                best = i;
+                ties = 1;
+            } else if *score == scores[best] {
+                ties += 1;
+                if self.random().is_multiple_of(ties) {
+                    best = i;
+                }
+            }
+        }
+        Decision::Bind(feasible[best].name().to_owned())
+    }
+}
+
+/// The preemption part of the message when preemption cannot help (it is not attempted yet).
+pub fn preemption_suffix(total: usize) -> String {
+    format!(
+        "preemption: 0/{total} nodes are available: {total} Preemption is not helpful for scheduling."
+    )
+}
+
+/// Shared state of the scheduling loop.
+pub struct Shared {
+    /// The queue of pods to schedule.
+    pub queue: Arc<SchedulingQueue>,
+    /// The node cache.
+    pub cache: Arc<Mutex<Cache>>,
+}
+
+/// Runs one cycle for a popped pod, under the cache lock; returns the decision and whether the
+/// cluster changed while the pod was queued (so an unschedulable pod should retry soon).
+pub fn cycle(
+    algorithm: &mut Algorithm,
+    shared: &Shared,
+    queued: &QueuedPod,
+) -> (Decision, Option<Arc<PodInfo>>) {
+    let info = Arc::new(PodInfo::new(queued.pod.clone()));
+    let mut cache = shared
+        .cache
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let snapshot = cache.snapshot();
+    let decision = algorithm.schedule(&info, &snapshot);
+    if let Decision::Bind(node) = &decision {
+        cache.assume(info.clone(), node);
+    }
+    (decision, Some(info))
+}

@@ -1,0 +1,296 @@
+//! The scheduler inside the server: pods get nodes (made by the test), or stay Pending with
+//! upstream's reason and message until the cluster changes.
+
+use crate::Cluster;
+use k8s_openapi::api::core::v1::{Event, Node, Pod};
+use kube::api::{Api, ListParams, PostParams};
+use serde_json::{Value, json};
+use std::time::Duration;
+
+fn node(name: &str, cpu: &str, zone: &str, taints: Value) -> Node {
+    serde_json::from_value(json!({
+        "apiVersion": "v1", "kind": "Node",
+        "metadata": {"name": name, "labels": {
+            "kubernetes.io/hostname": name, "topology.kubernetes.io/zone": zone}},
+        "spec": {"taints": taints},
+        "status": {
+            "capacity": {"cpu": cpu, "memory": "8Gi", "pods": "110"},
+            "allocatable": {"cpu": cpu, "memory": "8Gi", "pods": "110"},
+            "conditions": [{"type": "Ready", "status": "True"}],
+        },
+    }))
+    .unwrap()
+}
+
+fn pod(name: &str, cpu: &str, extra_spec: Value) -> Pod {
+    let mut spec = json!({"containers": [{"name": "c", "image": "busybox:1.36",
+                                          "resources": {"requests": {"cpu": cpu, "memory": "64Mi"}}}]});
+    if let (Some(spec), Some(extra)) = (spec.as_object_mut(), extra_spec.as_object()) {
+        spec.extend(extra.clone());
+    }
+    serde_json::from_value(json!({
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": name, "labels": {"app": "spread"}}, "spec": spec,
+    }))
+    .unwrap()
+}
+
+async fn create_nodes(c: &Cluster, nodes: &[Node]) {
+    let api: Api<Node> = Api::all(c.client.clone());
+    for n in nodes {
+        let created = api.create(&PostParams::default(), n).await.unwrap();
+        // Status is a subresource: write it the way a kubelet does.
+        let mut with_status = created.clone();
+        with_status.status = n.status.clone();
+        api.replace_status(
+            created.metadata.name.as_deref().unwrap(),
+            &PostParams::default(),
+            &with_status,
+        )
+        .await
+        .unwrap();
+    }
+}
+
+/// Waits (up to 20 s) until `check` holds for the pod.
+async fn wait_pod(api: &Api<Pod>, name: &str, what: &str, check: impl Fn(&Pod) -> bool) -> Pod {
+    for _ in 0..200 {
+        if let Ok(p) = api.get(name).await
+            && check(&p)
+        {
+            return p;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!(
+        "pod {name}: {what} within 20 s; last: {:?}",
+        api.get(name).await.map(|p| p.status)
+    );
+}
+
+fn node_of(p: &Pod) -> Option<String> {
+    p.spec.as_ref().and_then(|s| s.node_name.clone())
+}
+
+fn scheduled_condition(p: &Pod) -> Option<(String, String, String)> {
+    p.status
+        .as_ref()?
+        .conditions
+        .as_ref()?
+        .iter()
+        .find(|c| c.type_ == "PodScheduled")
+        .map(|c| {
+            (
+                c.status.clone(),
+                c.reason.clone().unwrap_or_default(),
+                c.message.clone().unwrap_or_default(),
+            )
+        })
+}
+
+#[tokio::test]
+async fn pods_go_where_they_fit_or_stay_pending_with_the_reason() {
+    let c = Cluster::start().await;
+    create_nodes(
+        &c,
+        &[
+            node("n1", "2", "a", json!([])),
+            node("n2", "4", "b", json!([])),
+        ],
+    )
+    .await;
+    let pods: Api<Pod> = Api::namespaced(c.client.clone(), "default");
+    pods.create(&PostParams::default(), &pod("fits", "3", json!({})))
+        .await
+        .unwrap();
+    let p = wait_pod(&pods, "fits", "bound", |p| node_of(p).is_some()).await;
+    assert_eq!(node_of(&p).as_deref(), Some("n2"), "only n2 has 3 cpus");
+
+    pods.create(&PostParams::default(), &pod("huge", "8", json!({})))
+        .await
+        .unwrap();
+    let p = wait_pod(&pods, "huge", "marked unschedulable", |p| {
+        scheduled_condition(p).is_some()
+    })
+    .await;
+    let (status, reason, message) = scheduled_condition(&p).unwrap();
+    assert_eq!(
+        (status.as_str(), reason.as_str()),
+        ("False", "Unschedulable")
+    );
+    assert!(
+        message.starts_with("0/2 nodes are available: 2 Insufficient cpu."),
+        "{message}"
+    );
+    assert!(node_of(&p).is_none());
+
+    // A FailedScheduling event for the pending pod and a Scheduled event for the bound one.
+    let events: Api<Event> = Api::namespaced(c.client.clone(), "default");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let list = events.list(&ListParams::default()).await.unwrap();
+    let reasons: Vec<(String, String)> = list
+        .items
+        .iter()
+        .map(|e| {
+            (
+                e.involved_object.name.clone().unwrap_or_default(),
+                e.reason.clone().unwrap_or_default(),
+            )
+        })
+        .collect();
+    assert!(
+        reasons.contains(&("huge".to_owned(), "FailedScheduling".to_owned())),
+        "{reasons:?}"
+    );
+    assert!(
+        reasons.contains(&("fits".to_owned(), "Scheduled".to_owned())),
+        "{reasons:?}"
+    );
+
+    // A node that fits arrives: the pending pod is retried and bound.
+    create_nodes(&c, &[node("big", "16", "a", json!([]))]).await;
+    let p = wait_pod(&pods, "huge", "bound after the new node", |p| {
+        node_of(p).is_some()
+    })
+    .await;
+    assert_eq!(node_of(&p).as_deref(), Some("big"));
+    c.server.shutdown().await;
+}
+
+#[tokio::test]
+async fn taints_keep_pods_away_unless_tolerated() {
+    let c = Cluster::start().await;
+    let taint = json!([{"key": "dedicated", "value": "gpu", "effect": "NoSchedule"}]);
+    create_nodes(
+        &c,
+        &[
+            node("tainted", "8", "a", taint),
+            node("plain", "8", "a", json!([])),
+        ],
+    )
+    .await;
+    let pods: Api<Pod> = Api::namespaced(c.client.clone(), "default");
+    for i in 0..4 {
+        pods.create(
+            &PostParams::default(),
+            &pod(&format!("p{i}"), "100m", json!({})),
+        )
+        .await
+        .unwrap();
+    }
+    for i in 0..4 {
+        let p = wait_pod(&pods, &format!("p{i}"), "bound", |p| node_of(p).is_some()).await;
+        assert_eq!(node_of(&p).as_deref(), Some("plain"));
+    }
+    let tolerates = json!({"tolerations": [{"key": "dedicated", "operator": "Equal", "value": "gpu", "effect": "NoSchedule"}],
+                           "nodeSelector": {"kubernetes.io/hostname": "tainted"}});
+    pods.create(&PostParams::default(), &pod("gpu", "100m", tolerates))
+        .await
+        .unwrap();
+    let p = wait_pod(&pods, "gpu", "bound", |p| node_of(p).is_some()).await;
+    assert_eq!(node_of(&p).as_deref(), Some("tainted"));
+
+    let no_toleration = json!({"nodeSelector": {"kubernetes.io/hostname": "tainted"}});
+    pods.create(&PostParams::default(), &pod("stuck", "100m", no_toleration))
+        .await
+        .unwrap();
+    let p = wait_pod(&pods, "stuck", "marked unschedulable", |p| {
+        scheduled_condition(p).is_some()
+    })
+    .await;
+    let message = scheduled_condition(&p).unwrap().2;
+    assert!(
+        message.starts_with("0/2 nodes are available: "),
+        "{message}"
+    );
+    assert!(
+        message.contains("1 node(s) didn't match Pod's node affinity/selector"),
+        "{message}"
+    );
+    assert!(
+        message.contains("1 node(s) had untolerated taint {dedicated: gpu}"),
+        "{message}"
+    );
+    c.server.shutdown().await;
+}
+
+#[tokio::test]
+async fn anti_affinity_spreads_replicas_over_zones() {
+    let c = Cluster::start().await;
+    create_nodes(
+        &c,
+        &[
+            node("a1", "8", "a", json!([])),
+            node("a2", "8", "a", json!([])),
+            node("b1", "8", "b", json!([])),
+            node("c1", "8", "c", json!([])),
+        ],
+    )
+    .await;
+    let pods: Api<Pod> = Api::namespaced(c.client.clone(), "default");
+    let anti = json!({"affinity": {"podAntiAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": [
+        {"labelSelector": {"matchLabels": {"app": "spread"}}, "topologyKey": "topology.kubernetes.io/zone"}]}}});
+    for i in 0..3 {
+        pods.create(
+            &PostParams::default(),
+            &pod(&format!("r{i}"), "100m", anti.clone()),
+        )
+        .await
+        .unwrap();
+    }
+    let mut zones = Vec::new();
+    for i in 0..3 {
+        let p = wait_pod(&pods, &format!("r{i}"), "bound", |p| node_of(p).is_some()).await;
+        zones.push(node_of(&p).unwrap()[..1].to_owned());
+    }
+    zones.sort();
+    assert_eq!(zones, vec!["a", "b", "c"], "one replica per zone");
+    // A fourth replica has no zone left.
+    pods.create(&PostParams::default(), &pod("r3", "100m", anti))
+        .await
+        .unwrap();
+    let p = wait_pod(&pods, "r3", "marked unschedulable", |p| {
+        scheduled_condition(p).is_some()
+    })
+    .await;
+    let message = scheduled_condition(&p).unwrap().2;
+    assert!(
+        message.contains("4 node(s) didn't match pod anti-affinity rules"),
+        "{message}"
+    );
+    c.server.shutdown().await;
+}
+
+#[tokio::test]
+async fn topology_spread_balances_zones() {
+    let c = Cluster::start().await;
+    create_nodes(
+        &c,
+        &[
+            node("a1", "8", "a", json!([])),
+            node("b1", "8", "b", json!([])),
+        ],
+    )
+    .await;
+    let pods: Api<Pod> = Api::namespaced(c.client.clone(), "default");
+    let spread = json!({"topologySpreadConstraints": [{"maxSkew": 1, "topologyKey": "topology.kubernetes.io/zone",
+        "whenUnsatisfiable": "DoNotSchedule", "labelSelector": {"matchLabels": {"app": "spread"}}}]});
+    for i in 0..6 {
+        pods.create(
+            &PostParams::default(),
+            &pod(&format!("s{i}"), "100m", spread.clone()),
+        )
+        .await
+        .unwrap();
+        // One at a time, so each decision sees the previous ones.
+        wait_pod(&pods, &format!("s{i}"), "bound", |p| node_of(p).is_some()).await;
+    }
+    let list = pods.list(&ListParams::default()).await.unwrap();
+    let on_a = list
+        .items
+        .iter()
+        .filter(|p| node_of(p).as_deref() == Some("a1"))
+        .count();
+    assert_eq!(on_a, 3, "maxSkew 1 over two zones: 3 and 3");
+    c.server.shutdown().await;
+}
