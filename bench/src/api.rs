@@ -8,8 +8,8 @@
 //! nothing but pods, for LISTs of 1,000 and 10,000 pods and the memory they
 //! take.
 
-mod load;
-mod server;
+pub(crate) mod load;
+pub(crate) mod server;
 mod watch;
 
 use crate::stats::Latencies;

@@ -2,6 +2,7 @@
 //! into `docs/benchmarks.md`.
 
 mod api;
+mod scheduler;
 mod stats;
 mod store;
 
@@ -18,6 +19,8 @@ struct Cli {
 enum Command {
     /// The store: embedded SQLite and a real etcd side by side.
     Store(store::StoreArgs),
+    /// The scheduler: nodes as API objects, a burst of pods, until every pod has a node.
+    Scheduler(scheduler::SchedulerArgs),
     /// The API server: `rkube server` as a child process, driven over TLS.
     Api(api::ApiArgs),
 }
@@ -26,6 +29,7 @@ enum Command {
 async fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Command::Store(args) => store::run(args).await,
+        Command::Scheduler(args) => scheduler::run(args).await,
         Command::Api(args) => api::run(args).await,
     }
 }

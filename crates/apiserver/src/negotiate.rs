@@ -44,6 +44,8 @@ pub enum Output {
     Json,
     /// A `meta.k8s.io/v1` Table (`as=Table`).
     Table,
+    /// Only metadata: `meta.k8s.io/v1` PartialObjectMetadata(List), as metadata informers ask.
+    Metadata,
     /// Aggregated discovery, `apidiscovery.k8s.io` at this version.
     Discovery(&'static str),
 }
@@ -69,6 +71,13 @@ pub fn choose_output(accept: Option<&str>) -> Result<Output, StatusError> {
         match (param("as"), param("g"), param("v")) {
             (Some("Table"), Some("meta.k8s.io"), Some("v1" | "v1beta1")) => {
                 return Ok(Output::Table);
+            }
+            (
+                Some("PartialObjectMetadata" | "PartialObjectMetadataList"),
+                Some("meta.k8s.io"),
+                Some("v1" | "v1beta1"),
+            ) => {
+                return Ok(Output::Metadata);
             }
             (Some("APIGroupDiscoveryList"), Some("apidiscovery.k8s.io"), Some("v2")) => {
                 return Ok(Output::Discovery("v2"));
@@ -103,6 +112,8 @@ mod tests {
         assert_eq!(choose_output(Some(proto)).unwrap(), Output::Json);
         assert!(choose_output(Some("application/vnd.kubernetes.protobuf")).is_err());
         assert_eq!(choose_output(None).unwrap(), Output::Json);
+        let meta = "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1";
+        assert_eq!(choose_output(Some(meta)).unwrap(), Output::Metadata);
     }
 
     #[test]

@@ -269,6 +269,14 @@ impl ApiServer {
                             std::time::SystemTime::now(),
                         ),
                     ),
+                    Output::Metadata => respond::json(
+                        200,
+                        respond::partial_list(
+                            &result.items,
+                            result.resource_version,
+                            result.continue_token.as_deref(),
+                        ),
+                    ),
                     _ => respond::json(
                         200,
                         respond::list_bytes(
@@ -291,13 +299,7 @@ impl ApiServer {
                 let timeout = query
                     .get("timeoutSeconds")
                     .and_then(|t| t.parse::<u64>().ok());
-                Ok(crate::watch::stream(
-                    info,
-                    rx,
-                    output == Output::Table,
-                    include,
-                    timeout,
-                ))
+                Ok(crate::watch::stream(info, rx, output, include, timeout))
             }
             (Verb::Create, Some(Subresource::Binding)) => {
                 let binding = negotiate::decode_body(content_type, &body)?;

@@ -97,6 +97,37 @@ pub fn object(
             );
             value(code, &table)
         }
+        Output::Metadata => json(code, partial(&bytes)),
         _ => json(code, bytes),
     }
+}
+
+/// A served object as `meta.k8s.io/v1` PartialObjectMetadata (its metadata only).
+pub fn partial(bytes: &[u8]) -> Bytes {
+    let obj: Value = serde_json::from_slice(bytes).unwrap_or_default();
+    let partial = serde_json::json!({
+        "kind": "PartialObjectMetadata",
+        "apiVersion": "meta.k8s.io/v1",
+        "metadata": obj.get("metadata").cloned().unwrap_or_default(),
+    });
+    Bytes::from(serde_json::to_vec(&partial).unwrap_or_default())
+}
+
+/// A list of served objects as `meta.k8s.io/v1` PartialObjectMetadataList.
+pub fn partial_list(items: &[Bytes], rv: i64, continue_token: Option<&str>) -> Bytes {
+    let mut meta = serde_json::json!({"resourceVersion": rv.to_string()});
+    if let Some(token) = continue_token {
+        meta["continue"] = Value::from(token);
+    }
+    let items: Vec<Value> = items
+        .iter()
+        .filter_map(|b| serde_json::from_slice(&partial(b)).ok())
+        .collect();
+    let list = serde_json::json!({
+        "kind": "PartialObjectMetadataList",
+        "apiVersion": "meta.k8s.io/v1",
+        "metadata": meta,
+        "items": items,
+    });
+    Bytes::from(serde_json::to_vec(&list).unwrap_or_default())
 }

@@ -52,7 +52,7 @@ fn as_table(info: &ResourceInfo, item: &WatchItem, first: bool, include: Option<
 pub fn stream(
     info: &'static ResourceInfo,
     mut events: mpsc::Receiver<WatchItem>,
-    table: bool,
+    output: crate::negotiate::Output,
     include: Option<&str>,
     timeout_seconds: Option<u64>,
 ) -> Response {
@@ -68,10 +68,14 @@ pub fn stream(
                 _ = tx.closed() => return,
                 item = events.recv() => match item { Some(item) => item, None => return },
             };
-            let object = if table {
-                as_table(info, &item, first, include.as_deref())
-            } else {
-                item.object.clone()
+            let object = match output {
+                crate::negotiate::Output::Table => as_table(info, &item, first, include.as_deref()),
+                crate::negotiate::Output::Metadata
+                    if !matches!(item.kind, WatchEventType::Error) =>
+                {
+                    crate::respond::partial(&item.object)
+                }
+                _ => item.object.clone(),
             };
             first = false;
             if tx.send(Ok(line(item.kind, &object))).await.is_err() {

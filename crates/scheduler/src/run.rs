@@ -222,6 +222,54 @@ async fn mark_unschedulable(client: &kube::Client, pod: &Pod, message: &str) {
     }
 }
 
+/// Nominates `node` for the pod and evicts the victims (graceful deletion), as upstream's
+/// DefaultPreemption does.
+async fn preempt(
+    client: &kube::Client,
+    pod: &Pod,
+    node: &str,
+    victims: &[Arc<crate::framework::PodInfo>],
+) {
+    let ns = pod.metadata.namespace.clone().unwrap_or_default();
+    let name = pod.metadata.name.clone().unwrap_or_default();
+    let pods: Api<Pod> = Api::namespaced(client.clone(), &ns);
+    let nominate = serde_json::json!({"status": {"nominatedNodeName": node}});
+    if let Err(err) = pods
+        .patch_status(&name, &PatchParams::default(), &Patch::Merge(nominate))
+        .await
+    {
+        tracing::debug!(%err, pod = %name, "nominating a node");
+    }
+    for victim in victims {
+        let v = &victim.pod;
+        let vns = v.metadata.namespace.clone().unwrap_or_default();
+        let vname = v.metadata.name.clone().unwrap_or_default();
+        let api: Api<Pod> = Api::namespaced(client.clone(), &vns);
+        let condition = serde_json::json!({"status": {"conditions": [{
+            "type": "DisruptionTarget", "status": "True", "reason": "PreemptionByScheduler",
+            "message": format!("{DEFAULT_SCHEDULER_NAME}: preempting to accommodate a higher priority pod"),
+            "lastTransitionTime": Time(now_time()),
+        }]}});
+        let _ = api
+            .patch_status(
+                &vname,
+                &PatchParams::default(),
+                &Patch::Strategic(condition),
+            )
+            .await;
+        match api.delete(&vname, &Default::default()).await {
+            Ok(_) => {
+                let message = format!(
+                    "Preempted by pod {}",
+                    pod.metadata.uid.as_deref().unwrap_or_default()
+                );
+                record_event(client, v, "Normal", "Preempted", &message).await;
+            }
+            Err(err) => tracing::info!(%err, victim = %vname, "evicting a preemption victim"),
+        }
+    }
+}
+
 /// Writes the binding of an assumed pod; on failure the pod is forgotten and retried.
 async fn bind(client: kube::Client, shared: Arc<Shared>, pod: Arc<Pod>, node: String) {
     let ns = pod.metadata.namespace.clone().unwrap_or_default();
@@ -364,6 +412,21 @@ pub async fn run(
                 shared.queue.unschedulable(queued.uid(), changed);
                 let (client, pod) = (client.clone(), queued.pod.clone());
                 tokio::spawn(async move {
+                    mark_unschedulable(&client, &pod, &message).await;
+                    record_event(&client, &pod, "Warning", "FailedScheduling", &message).await;
+                });
+            }
+            Decision::Preempt {
+                node,
+                victims,
+                message,
+            } => {
+                // The pod waits (as unschedulable) until the victims are gone; their deletion
+                // events move it back to the active queue.
+                shared.queue.unschedulable(queued.uid(), false);
+                let (client, pod) = (client.clone(), queued.pod.clone());
+                tokio::spawn(async move {
+                    preempt(&client, &pod, &node, &victims).await;
                     mark_unschedulable(&client, &pod, &message).await;
                     record_event(&client, &pod, "Warning", "FailedScheduling", &message).await;
                 });

@@ -14,6 +14,16 @@ pub enum Decision {
     Bind(String),
     /// Nothing fits: the message for the pod's condition and event.
     Unschedulable(String),
+    /// Nothing fits, but evicting `victims` from `node` makes room: nominate the node, evict
+    /// them, and retry the pod; the message is for its condition and event meanwhile.
+    Preempt {
+        /// The node to nominate.
+        node: String,
+        /// The lower-priority pods to evict.
+        victims: Vec<Arc<PodInfo>>,
+        /// The unschedulable message of this cycle.
+        message: String,
+    },
     /// A plugin failed unexpectedly.
     Error(String),
 }
@@ -63,13 +73,14 @@ impl Algorithm {
             Code::Success => {}
             Code::Error => return Decision::Error(pre.reasons.join(", ")),
             _ => {
-                return Decision::Unschedulable(
-                    crate::framework::pre_filter_unschedulable_message(
-                        total,
-                        &pre,
-                        &preemption_suffix(total),
-                    ),
+                let statuses = crate::preemption::uniform_statuses(snapshot, &pre);
+                let outcome = crate::preemption::preempt(&self.profile, pod, snapshot, &statuses);
+                let message = crate::framework::pre_filter_unschedulable_message(
+                    total,
+                    &pre,
+                    &outcome.post_filter_message(),
                 );
+                return decide(outcome, message);
             }
         }
         let want =
@@ -95,11 +106,13 @@ impl Algorithm {
         }
         self.next_start = (start + visited) % total;
         if feasible.is_empty() {
-            return Decision::Unschedulable(crate::framework::unschedulable_message(
+            let outcome = crate::preemption::preempt(&self.profile, pod, snapshot, &failures);
+            let message = crate::framework::unschedulable_message(
                 total,
                 &failures,
-                &preemption_suffix(total),
-            ));
+                &outcome.post_filter_message(),
+            );
+            return decide(outcome, message);
         }
         if feasible.len() == 1 {
             return Decision::Bind(feasible[0].name().to_owned());
@@ -129,11 +142,15 @@ impl Algorithm {
     }
 }
 
-/// The preemption part of the message when preemption cannot help (it is not attempted yet).
-pub fn preemption_suffix(total: usize) -> String {
-    format!(
-        "preemption: 0/{total} nodes are available: {total} Preemption is not helpful for scheduling."
-    )
+fn decide(outcome: crate::preemption::Outcome, message: String) -> Decision {
+    match outcome {
+        crate::preemption::Outcome::Preempt(c) => Decision::Preempt {
+            node: c.node,
+            victims: c.victims,
+            message,
+        },
+        crate::preemption::Outcome::NotPossible { .. } => Decision::Unschedulable(message),
+    }
 }
 
 /// Shared state of the scheduling loop.

@@ -370,3 +370,34 @@ async fn delete_collection_by_selector_namespaced_and_cluster_scoped() {
     );
     c.server.shutdown().await;
 }
+
+#[tokio::test]
+async fn metadata_only_gets_lists_and_watches() {
+    use kube::api::{WatchEvent, WatchParams};
+    use tokio_stream::StreamExt;
+    let c = Cluster::start().await;
+    let api: Api<ConfigMap> = Api::namespaced(c.client.clone(), "default");
+    api.create(&PostParams::default(), &configmap("m1", json!({"k": "v"})))
+        .await
+        .unwrap();
+    let list = api.list_metadata(&ListParams::default()).await.unwrap();
+    assert_eq!(list.items.len(), 1);
+    assert_eq!(list.items[0].metadata.name.as_deref(), Some("m1"));
+    assert_eq!(list.items[0].metadata.labels.as_ref().unwrap()["k"], "v");
+    let one = api.get_metadata("m1").await.unwrap();
+    assert_eq!(one.metadata.name.as_deref(), Some("m1"));
+    let rv = list.metadata.resource_version.unwrap();
+    let mut stream = Box::pin(
+        api.watch_metadata(&WatchParams::default().timeout(10), &rv)
+            .await
+            .unwrap(),
+    );
+    api.create(&PostParams::default(), &configmap("m2", json!({})))
+        .await
+        .unwrap();
+    match stream.next().await.unwrap().unwrap() {
+        WatchEvent::Added(m) => assert_eq!(m.metadata.name.as_deref(), Some("m2")),
+        other => panic!("unexpected {other:?}"),
+    }
+    c.server.shutdown().await;
+}

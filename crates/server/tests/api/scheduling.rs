@@ -294,3 +294,80 @@ async fn topology_spread_balances_zones() {
     assert_eq!(on_a, 3, "maxSkew 1 over two zones: 3 and 3");
     c.server.shutdown().await;
 }
+
+#[tokio::test]
+async fn higher_priority_pods_preempt_lower_priority_ones() {
+    use kube::api::DeleteParams;
+    let c = Cluster::start().await;
+    create_nodes(&c, &[node("n1", "2", "a", json!([]))]).await;
+    let pods: Api<Pod> = Api::namespaced(c.client.clone(), "default");
+    pods.create(
+        &PostParams::default(),
+        &pod("low", "1500m", json!({"priority": 1})),
+    )
+    .await
+    .unwrap();
+    wait_pod(&pods, "low", "bound", |p| node_of(p).is_some()).await;
+    pods.create(
+        &PostParams::default(),
+        &pod("high", "1500m", json!({"priority": 1000})),
+    )
+    .await
+    .unwrap();
+    let high = wait_pod(&pods, "high", "nominated", |p| {
+        p.status
+            .as_ref()
+            .and_then(|s| s.nominated_node_name.as_deref())
+            == Some("n1")
+    })
+    .await;
+    assert!(node_of(&high).is_none());
+    let low = wait_pod(&pods, "low", "being evicted", |p| {
+        p.metadata.deletion_timestamp.is_some()
+    })
+    .await;
+    let target = low
+        .status
+        .unwrap()
+        .conditions
+        .unwrap()
+        .into_iter()
+        .find(|c| c.type_ == "DisruptionTarget");
+    assert_eq!(
+        target.and_then(|c| c.reason).as_deref(),
+        Some("PreemptionByScheduler")
+    );
+    // The kubelet would now stop the victim and remove it.
+    pods.delete(
+        "low",
+        &DeleteParams {
+            grace_period_seconds: Some(0),
+            ..DeleteParams::default()
+        },
+    )
+    .await
+    .unwrap();
+    let high = wait_pod(&pods, "high", "bound after preemption", |p| {
+        node_of(p).is_some()
+    })
+    .await;
+    assert_eq!(node_of(&high).as_deref(), Some("n1"));
+
+    // An equal-priority pod cannot preempt: it stays pending, saying why.
+    pods.create(
+        &PostParams::default(),
+        &pod("peer", "1500m", json!({"priority": 1000})),
+    )
+    .await
+    .unwrap();
+    let peer = wait_pod(&pods, "peer", "marked unschedulable", |p| {
+        scheduled_condition(p).is_some()
+    })
+    .await;
+    let message = scheduled_condition(&peer).unwrap().2;
+    assert_eq!(
+        message,
+        "0/1 nodes are available: 1 Insufficient cpu. preemption: 0/1 nodes are available: 1 No preemption victims found for incoming pod.."
+    );
+    c.server.shutdown().await;
+}

@@ -1,0 +1,199 @@
+//! The scheduler benchmark: `rkube server` (with its scheduler) as a child process, N nodes
+//! made as API objects (Ready, 32 cpu, 256Gi, 110 pods), then M pods (10m cpu, 10Mi) created
+//! from 64 clients; measured: pods/s from the first create until every pod has a node,
+//! per-pod latency from create acknowledgement to the binding seen by a watch, the spread of
+//! pods over nodes, and the server's RSS.
+
+use crate::api::{load, server};
+use crate::stats::Latencies;
+use anyhow::Context;
+use k8s_openapi::api::core::v1::{Node, Pod};
+use kube::api::{Api, PostParams, WatchEvent, WatchParams};
+use rkube_testkit::ServerProcess;
+use serde_json::json;
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio_stream::StreamExt;
+
+/// Options of `rkube-bench scheduler`.
+#[derive(Debug, clap::Args)]
+pub struct SchedulerArgs {
+    /// Nodes (default 1,000).
+    #[arg(long, default_value_t = 1000)]
+    nodes: usize,
+    /// Pods (default 10,000).
+    #[arg(long, default_value_t = 10_000)]
+    pods: usize,
+    /// The `rkube` binary to start; by default the one next to this one.
+    #[arg(long)]
+    binary: Option<PathBuf>,
+}
+
+fn node(i: usize) -> Node {
+    let name = format!("node-{i:05}");
+    serde_json::from_value(json!({
+        "apiVersion": "v1", "kind": "Node",
+        "metadata": {"name": name, "labels": {"kubernetes.io/hostname": name,
+                                              "topology.kubernetes.io/zone": format!("zone-{}", i % 3)}},
+        "status": {
+            "capacity": {"cpu": "32", "memory": "256Gi", "pods": "110"},
+            "allocatable": {"cpu": "32", "memory": "256Gi", "pods": "110"},
+            "conditions": [{"type": "Ready", "status": "True"}],
+        },
+    }))
+    .unwrap_or_default()
+}
+
+fn pod(i: usize) -> Pod {
+    serde_json::from_value(json!({
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": format!("pod-{i:06}"), "labels": {"app": "bench"}},
+        "spec": {"containers": [{"name": "c", "image": "registry.k8s.io/pause:3.10",
+                                 "resources": {"requests": {"cpu": "10m", "memory": "10Mi"}}}]},
+    }))
+    .unwrap_or_default()
+}
+
+/// Runs the benchmark and prints its figures.
+pub async fn run(args: SchedulerArgs) -> anyhow::Result<()> {
+    let binary = match args.binary {
+        Some(b) => b,
+        None => std::env::current_exe()?.with_file_name("rkube"),
+    };
+    let dir = tempfile::tempdir()?;
+    let data = dir.path().join("data");
+    let server = tokio::task::spawn_blocking(move || ServerProcess::start(&binary, &data, &[]))
+        .await?
+        .context("starting rkube server")?;
+    let config = load::config(server.kubeconfig()).await?;
+    let admin = load::client(&config)?;
+
+    println!("creating {} nodes…", args.nodes);
+    let nodes: Api<Node> = Api::all(admin.clone());
+    let mut tasks = Vec::new();
+    for w in 0..16 {
+        let nodes = Api::<Node>::all(load::client(&config)?);
+        let count = args.nodes;
+        tasks.push(tokio::spawn(async move {
+            for i in (w..count).step_by(16) {
+                let n = node(i);
+                let created = nodes.create(&PostParams::default(), &n).await?;
+                let mut with_status = created;
+                with_status.status = n.status;
+                let name = with_status.metadata.name.clone().unwrap_or_default();
+                nodes
+                    .replace_status(&name, &PostParams::default(), &with_status)
+                    .await?;
+            }
+            anyhow::Ok(())
+        }));
+    }
+    for t in tasks {
+        t.await??;
+    }
+    drop(nodes);
+    // Let the scheduler's node cache catch up.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let rss_before = server::rss_bytes(server.pid())?;
+
+    let pods: Api<Pod> = Api::namespaced(admin.clone(), "default");
+    let acked: Arc<Mutex<HashMap<String, Instant>>> = Arc::default();
+    let watch_from = pods
+        .list_metadata(&Default::default())
+        .await?
+        .metadata
+        .resource_version
+        .unwrap_or_default();
+    let stream = pods
+        .watch(&WatchParams::default().timeout(290), &watch_from)
+        .await?;
+    let total = args.pods;
+    let watcher = {
+        let acked = acked.clone();
+        tokio::spawn(async move {
+            let mut stream = Box::pin(stream);
+            let mut latencies = Latencies::default();
+            let mut bound: HashMap<String, String> = HashMap::new();
+            while bound.len() < total {
+                let Some(event) = stream.next().await else {
+                    break;
+                };
+                if let Ok(WatchEvent::Modified(p) | WatchEvent::Added(p)) = event
+                    && let Some(node) = p.spec.as_ref().and_then(|s| s.node_name.clone())
+                {
+                    let name = p.metadata.name.clone().unwrap_or_default();
+                    if bound.insert(name.clone(), node).is_none() {
+                        let at = acked.lock().map(|m| m.get(&name).copied()).ok().flatten();
+                        latencies.push(at.map_or(Duration::ZERO, |t| t.elapsed()));
+                    }
+                }
+            }
+            (bound, latencies, Instant::now())
+        })
+    };
+
+    println!("creating {total} pods from 64 clients…");
+    let started = Instant::now();
+    let mut creators = Vec::new();
+    for w in 0..64 {
+        let pods = Api::<Pod>::namespaced(load::client(&config)?, "default");
+        let acked = acked.clone();
+        creators.push(tokio::spawn(async move {
+            for i in (w..total).step_by(64) {
+                let p = pod(i);
+                let name = p.metadata.name.clone().unwrap_or_default();
+                pods.create(&PostParams::default(), &p).await?;
+                if let Ok(mut m) = acked.lock() {
+                    m.insert(name, Instant::now());
+                }
+            }
+            anyhow::Ok(())
+        }));
+    }
+    for c in creators {
+        c.await??;
+    }
+    let created_in = started.elapsed();
+    let (bound, mut latencies, finished) = tokio::time::timeout(Duration::from_secs(600), watcher)
+        .await
+        .context("every pod bound within 10 minutes")??;
+    let elapsed = finished.duration_since(started);
+    let rss_after = server::rss_bytes(server.pid())?;
+    let mut per_node: HashMap<&str, usize> = HashMap::new();
+    for node in bound.values() {
+        *per_node.entry(node.as_str()).or_default() += 1;
+    }
+    let max = per_node.values().max().copied().unwrap_or(0);
+    let min = if per_node.len() < args.nodes {
+        0
+    } else {
+        per_node.values().min().copied().unwrap_or(0)
+    };
+    println!(
+        "| rkube scheduler in rkube server ({} nodes, {} pods) | value |",
+        args.nodes, total
+    );
+    println!("|---|---|");
+    println!(
+        "| pods created from 64 clients in | {:.2} s |",
+        created_in.as_secs_f64()
+    );
+    println!(
+        "| first create → every pod bound | {:.2} s ({:.0} pods/s) |",
+        elapsed.as_secs_f64(),
+        total as f64 / elapsed.as_secs_f64()
+    );
+    println!(
+        "| create ack → binding seen by a watch (p50 / p99) | {} |",
+        latencies.p50_p99()
+    );
+    println!("| pods per node (min / max; capacity 110) | {min} / {max} |");
+    println!(
+        "| server RSS with the nodes / after all pods | {} / {} MiB |",
+        rss_before >> 20,
+        rss_after >> 20
+    );
+    server::stop(server).await
+}
