@@ -25,6 +25,8 @@ struct PodState {
 pub struct Cache {
     nodes: Vec<Arc<NodeInfo>>,
     index: HashMap<String, usize>,
+    /// The index as snapshots share it; rebuilt when nodes come or go.
+    shared_index: Option<Arc<HashMap<String, usize>>>,
     pods: HashMap<String, PodState>,
     /// Pods bound to nodes the cache has not seen yet.
     waiting: HashMap<String, Vec<Arc<PodInfo>>>,
@@ -71,6 +73,7 @@ impl Cache {
                 }
                 self.index.insert(name, self.nodes.len());
                 self.nodes.push(Arc::new(info));
+                self.shared_index = None;
             }
         }
     }
@@ -82,6 +85,7 @@ impl Cache {
             return;
         };
         let removed = self.nodes.swap_remove(i);
+        self.shared_index = None;
         if i < self.nodes.len() {
             let moved = self.nodes[i].name().to_owned();
             self.index.insert(moved, i);
@@ -220,8 +224,12 @@ impl Cache {
     }
 
     /// What one scheduling cycle sees.
-    pub fn snapshot(&self) -> Snapshot {
-        Snapshot::new(self.nodes.clone())
+    pub fn snapshot(&mut self) -> Snapshot {
+        let index = self
+            .shared_index
+            .get_or_insert_with(|| Arc::new(self.index.clone()))
+            .clone();
+        Snapshot::with_index(self.nodes.clone(), index)
     }
 
     /// The pod info of a known pod.

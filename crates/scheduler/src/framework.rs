@@ -2,7 +2,7 @@
 //! extension-point traits and the [`Profile`] that runs enabled plugins in order.
 
 use std::any::Any;
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
 pub mod labels;
@@ -123,15 +123,39 @@ impl Status {
     }
 }
 
+/// A small set of plugin names (checked for every node, so a vector, not a hash set).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct NameSet(Vec<&'static str>);
+
+impl NameSet {
+    /// Adds a name.
+    pub fn insert(&mut self, name: &'static str) {
+        if !self.0.contains(&name) {
+            self.0.push(name);
+        }
+    }
+
+    /// Whether the name is in the set.
+    pub fn contains(&self, name: &'static str) -> bool {
+        self.0.contains(&name)
+    }
+
+    /// The names.
+    pub fn iter(&self) -> impl Iterator<Item = &&'static str> {
+        self.0.iter()
+    }
+}
+
 /// Data plugins compute in PreFilter/PreScore for their Filter/Score calls in the same cycle,
 /// plus what the framework records about the cycle (skipped plugins, PreFilter node sets).
 #[derive(Default)]
 pub struct CycleState {
-    data: HashMap<&'static str, Box<dyn Any + Send + Sync>>,
+    /// A handful of entries, read for every node: a vector beats hashing here.
+    data: Vec<(&'static str, Box<dyn Any + Send + Sync>)>,
     /// Plugins whose PreFilter returned Skip: their Filter is not run.
-    pub skip_filter_plugins: HashSet<&'static str>,
+    pub skip_filter_plugins: NameSet,
     /// Plugins whose PreScore returned Skip: their Score is not run.
-    pub skip_score_plugins: HashSet<&'static str>,
+    pub skip_score_plugins: NameSet,
     /// When a PreFilter plugin narrowed the candidate nodes: the allowed node names and the
     /// plugins that narrowed them. Filtering rejects other nodes.
     pub pre_filter_nodes: Option<(BTreeSet<String>, Vec<&'static str>)>,
@@ -140,7 +164,10 @@ pub struct CycleState {
 impl std::fmt::Debug for CycleState {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("CycleState")
-            .field("keys", &self.data.keys().collect::<Vec<_>>())
+            .field(
+                "keys",
+                &self.data.iter().map(|(k, _)| *k).collect::<Vec<_>>(),
+            )
             .field("skip_filter_plugins", &self.skip_filter_plugins)
             .field("skip_score_plugins", &self.skip_score_plugins)
             .field("pre_filter_nodes", &self.pre_filter_nodes)
@@ -156,12 +183,18 @@ impl CycleState {
 
     /// Stores a plugin's data under `key`.
     pub fn write<T: Any + Send + Sync>(&mut self, key: &'static str, value: T) {
-        self.data.insert(key, Box::new(value));
+        match self.data.iter_mut().find(|(k, _)| *k == key) {
+            Some(entry) => entry.1 = Box::new(value),
+            None => self.data.push((key, Box::new(value))),
+        }
     }
 
     /// Reads data stored under `key`, if it has that type.
     pub fn read<T: Any + Send + Sync>(&self, key: &'static str) -> Option<&T> {
-        self.data.get(key).and_then(|b| b.downcast_ref::<T>())
+        self.data
+            .iter()
+            .find(|(k, _)| *k == key)
+            .and_then(|(_, b)| b.downcast_ref::<T>())
     }
 
     /// Whether the node passes the PreFilter node-set restriction (if any).

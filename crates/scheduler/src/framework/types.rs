@@ -306,6 +306,10 @@ pub struct NodeInfo {
     pub used_ports: HostPortInfo,
     /// Image sizes in bytes from `status.images`, under every name of each image.
     pub image_sizes: HashMap<String, i64>,
+    /// How many of the pods have any affinity or anti-affinity terms.
+    pub pods_with_affinity: usize,
+    /// How many of the pods have required anti-affinity terms.
+    pub pods_with_required_anti_affinity: usize,
 }
 
 impl NodeInfo {
@@ -325,6 +329,8 @@ impl NodeInfo {
             non_zero_requested: Resources::default(),
             used_ports: HostPortInfo::default(),
             image_sizes,
+            pods_with_affinity: 0,
+            pods_with_required_anti_affinity: 0,
         }
     }
 
@@ -354,6 +360,9 @@ impl NodeInfo {
         for hp in &pod.host_ports {
             self.used_ports.add(hp);
         }
+        self.pods_with_affinity += usize::from(pod.has_affinity());
+        self.pods_with_required_anti_affinity +=
+            usize::from(!pod.required_anti_affinity_terms.is_empty());
         self.pods.push(pod);
     }
 
@@ -368,13 +377,18 @@ impl NodeInfo {
         for hp in &pod.host_ports {
             self.used_ports.remove(hp);
         }
+        self.pods_with_affinity -= usize::from(pod.has_affinity());
+        self.pods_with_required_anti_affinity -=
+            usize::from(!pod.required_anti_affinity_terms.is_empty());
         true
     }
 
     /// Pods with required anti-affinity terms.
     pub fn pods_with_required_anti_affinity(&self) -> impl Iterator<Item = &Arc<PodInfo>> {
+        let any = self.pods_with_required_anti_affinity > 0;
         self.pods
             .iter()
+            .take(if any { usize::MAX } else { 0 })
             .filter(|p| !p.required_anti_affinity_terms.is_empty())
     }
 }
@@ -385,7 +399,7 @@ impl NodeInfo {
 pub struct Snapshot {
     /// All nodes.
     pub nodes: Vec<Arc<NodeInfo>>,
-    index: HashMap<String, usize>,
+    index: Arc<HashMap<String, usize>>,
     /// Labels of every namespace, by name.
     pub namespace_labels: HashMap<String, Labels>,
 }
@@ -400,6 +414,12 @@ impl Snapshot {
             .enumerate()
             .map(|(i, n)| (n.name().to_string(), i))
             .collect();
+        Snapshot::with_index(nodes, Arc::new(index))
+    }
+
+    /// A snapshot of these nodes with their name → position index already made (the cache
+    /// keeps one, so a cycle does not rebuild it).
+    pub fn with_index(nodes: Vec<Arc<NodeInfo>>, index: Arc<HashMap<String, usize>>) -> Snapshot {
         Snapshot {
             nodes,
             index,

@@ -288,7 +288,7 @@ impl PreScorePlugin for InterPodAffinity {
         }
         let mut scores = TopologyScore::new();
         for node in &snapshot.nodes {
-            if node.labels().is_empty() {
+            if node.labels().is_empty() || (!has_constraints && node.pods_with_affinity == 0) {
                 continue;
             }
             for existing in &node.pods {
