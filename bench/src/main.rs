@@ -2,6 +2,7 @@
 //! into `docs/benchmarks.md`.
 
 mod api;
+mod scale;
 mod scheduler;
 mod stats;
 mod store;
@@ -23,6 +24,8 @@ enum Command {
     Scheduler(scheduler::SchedulerArgs),
     /// The API server: `rkube server` as a child process, driven over TLS.
     Api(api::ApiArgs),
+    /// The scale scenario: simulated nodes and 30 pods per node through Deployments.
+    Scale(scale::ScaleArgs),
 }
 
 #[tokio::main]
@@ -31,5 +34,6 @@ async fn main() -> anyhow::Result<()> {
         Command::Store(args) => store::run(args).await,
         Command::Scheduler(args) => scheduler::run(args).await,
         Command::Api(args) => api::run(args).await,
+        Command::Scale(args) => scale::run(args).await,
     }
 }

@@ -12,6 +12,16 @@ impl Latencies {
         self.0.push(sample);
     }
 
+    /// How many samples there are.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Whether there are no samples.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
     /// Adds every sample of another set.
     pub fn extend(&mut self, other: Latencies) {
         self.0.extend(other.0);

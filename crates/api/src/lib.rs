@@ -3,6 +3,7 @@
 
 pub mod field;
 pub mod gvk;
+pub mod labels;
 pub mod selector;
 pub mod status;
 pub mod time;

@@ -1,8 +1,10 @@
 //! The `rkube` command: every rkube process is a subcommand of this binary.
 
+mod controller_manager;
 mod datastore;
 mod scheduler;
 mod server;
+mod sim;
 mod snapshot;
 
 use clap::{Parser, Subcommand};
@@ -21,6 +23,10 @@ enum Command {
     Server(server::ServerArgs),
     /// Run the scheduler on its own against an API server (any Kubernetes).
     Scheduler(scheduler::SchedulerArgs),
+    /// Run the controllers on their own against an API server (any Kubernetes).
+    ControllerManager(controller_manager::ControllerManagerArgs),
+    /// Run simulated nodes against an API server (any Kubernetes).
+    Sim(sim::SimArgs),
     /// Save or restore a backup of the cluster's datastore.
     #[command(subcommand)]
     Snapshot(snapshot::SnapshotCommand),
@@ -44,6 +50,8 @@ fn main() -> anyhow::Result<()> {
         match cli.command {
             Command::Server(args) => args.run().await,
             Command::Scheduler(args) => args.run().await,
+            Command::ControllerManager(args) => args.run().await,
+            Command::Sim(args) => args.run().await,
             Command::Snapshot(command) => command.run().await,
         }
     })

@@ -1,5 +1,6 @@
-//! `rkube server`: the control plane (for now: datastore and API server).
+//! `rkube server`: the control plane: datastore, API server, scheduler and controllers.
 
+use crate::controller_manager::ControllerFlags;
 use crate::datastore::DatastoreArgs;
 use clap::Args;
 use rkube_server::{Datastore, ServerConfig};
@@ -35,6 +36,11 @@ pub struct ServerArgs {
     /// Do not run the scheduler in this server.
     #[arg(long)]
     disable_scheduler: bool,
+    /// Do not run the controllers in this server.
+    #[arg(long)]
+    disable_controllers: bool,
+    #[command(flatten)]
+    controllers: ControllerFlags,
 }
 
 impl ServerArgs {
@@ -53,6 +59,8 @@ impl ServerArgs {
         config.service_cidr = self.service_cidr;
         config.tls_san = self.tls_san;
         config.scheduler = !self.disable_scheduler;
+        config.controllers = !self.disable_controllers;
+        config.controller_options = self.controllers.options()?;
         let server = rkube_server::start(config).await?;
         let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
         tokio::select! {

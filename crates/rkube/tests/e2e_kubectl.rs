@@ -127,11 +127,16 @@ fn words(line: &str) -> Vec<&str> {
     line.split_whitespace().collect()
 }
 
+/// The API with only the namespace controller (deleted namespaces go): the journey checks
+/// what the API server answers, so no other controller may change its objects meanwhile
+/// (tests/e2e_controllers.rs covers the controllers).
 fn start_server(dir: &Path, extra: &[&str]) -> ServerProcess {
+    let mut flags = vec!["--controllers=namespace"];
+    flags.extend_from_slice(extra);
     ServerProcess::start(
         Path::new(env!("CARGO_BIN_EXE_rkube")),
         &dir.join("data"),
-        extra,
+        &flags,
     )
     .expect("rkube server starts")
 }

@@ -55,6 +55,10 @@ pub struct ServerConfig {
     pub tls_san: Vec<String>,
     /// Run the scheduler inside the server (with leader election).
     pub scheduler: bool,
+    /// Run the controllers inside the server (with leader election).
+    pub controllers: bool,
+    /// How the controllers run (which ones, the cluster CIDR, …).
+    pub controller_options: rkube_controllers::Options,
 }
 
 impl ServerConfig {
@@ -72,6 +76,8 @@ impl ServerConfig {
             service_cidr: "10.43.0.0/16".to_owned(),
             tls_san: Vec::new(),
             scheduler: true,
+            controllers: true,
+            controller_options: rkube_controllers::Options::default(),
         }
     }
 }
@@ -89,6 +95,7 @@ pub struct RunningServer {
     shutdown: watch::Sender<bool>,
     serving: tokio::task::JoinHandle<()>,
     scheduler: Option<tokio::task::JoinHandle<()>>,
+    controllers: Option<tokio::task::JoinHandle<()>>,
     _compactor: Compactor,
 }
 
@@ -185,16 +192,33 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer> {
     pki::write_kubeconfig(&kubeconfig, &server_url, &pki)?;
     let tls = serve::tls_config(&pki.serving.cert, &pki.serving.key, &pki.ca.cert)?;
     let (shutdown, stop) = watch::channel(false);
+    // In-process components reach the API through the router itself: no socket, no TLS.
+    let client = kube::Client::new(
+        rkube_apiserver::in_process(api.clone(), rkube_apiserver::loopback_user()),
+        "default",
+    );
+    let identity = format!("{}_{}", hostname(), addr.port());
     let scheduler = config.scheduler.then(|| {
-        // In-process components reach the API through the router itself: no socket, no TLS.
-        let client = kube::Client::new(
-            rkube_apiserver::in_process(api.clone(), rkube_apiserver::loopback_user()),
-            "default",
-        );
-        let identity = format!("{}_{}", hostname(), addr.port());
         rkube_scheduler::spawn(
-            client,
+            client.clone(),
             rkube_scheduler::Options::default(),
+            true,
+            &identity,
+            stop.clone(),
+        )
+    });
+    let mut controller_options = config.controller_options.clone();
+    if controller_options.root_ca_pem.is_none() {
+        // Published in every namespace as kube-root-ca.crt.
+        controller_options.root_ca_pem = Some(
+            std::fs::read_to_string(&pki.ca.cert)
+                .with_context(|| format!("reading {}", pki.ca.cert.display()))?,
+        );
+    }
+    let controllers = config.controllers.then(|| {
+        rkube_controllers::spawn(
+            client.clone(),
+            controller_options,
             true,
             &identity,
             stop.clone(),
@@ -215,6 +239,7 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer> {
         shutdown,
         serving,
         scheduler,
+        controllers,
         _compactor: compactor,
     })
 }
@@ -224,8 +249,8 @@ impl RunningServer {
     pub async fn shutdown(self) {
         let _ = self.shutdown.send(true);
         let _ = self.serving.await;
-        if let Some(scheduler) = self.scheduler {
-            let _ = scheduler.await;
+        for task in [self.scheduler, self.controllers].into_iter().flatten() {
+            let _ = task.await;
         }
         tracing::info!("rkube server stopped");
     }

@@ -1,7 +1,7 @@
 //! Deletes: preconditions, graceful deletion, finalizers, namespaces.
 
 use super::{Storage, internal, now, object};
-use crate::kinds::{BUILTIN, ResourceInfo};
+use crate::kinds::ResourceInfo;
 use bytes::Bytes;
 use rkube_api::status::StatusError;
 use serde_json::Value;
@@ -73,12 +73,7 @@ impl Storage {
                     .update(&key, Bytes::from(bytes.clone()), rev, None)
                     .await
                 {
-                    Ok(new_rev) => {
-                        if info.group.is_empty() && info.plural == "namespaces" {
-                            self.finalize_namespace(name.to_owned());
-                        }
-                        return Ok(object::with_resource_version(&bytes, new_rev));
-                    }
+                    Ok(new_rev) => return Ok(object::with_resource_version(&bytes, new_rev)),
                     Err(rkube_store::Error::Conflict { .. }) => continue,
                     Err(rkube_store::Error::NotFound { .. }) => {
                         return Err(StatusError::not_found(&gr, name));
@@ -149,7 +144,7 @@ impl Storage {
         } else {
             0
         };
-        if finalizers.is_empty() && grace == 0 && !is_namespace {
+        if finalizers.is_empty() && grace == 0 && !has_spec_finalizers(info, obj) {
             return None;
         }
         let meta = object::meta_mut(&mut marked);
@@ -170,30 +165,14 @@ impl Storage {
         }
         Some(marked)
     }
+}
 
-    /// Empties a terminating namespace, then removes it (upstream's
-    /// namespace controller does this; it arrives with the controllers).
-    fn finalize_namespace(&self, name: String) {
-        let storage = self.clone();
-        tokio::spawn(async move {
-            for info in BUILTIN.iter().filter(|i| i.namespaced) {
-                let prefix = info.namespace_prefix(Some(&name));
-                let req = rkube_store::ListRequest {
-                    prefix,
-                    ..Default::default()
-                };
-                let Ok(listed) = storage.store.list(req).await else {
-                    continue;
-                };
-                for kv in listed.kvs {
-                    let _ = storage.store.delete_any(&kv.key).await;
-                }
-            }
-            let ns = crate::kinds::find("", "v1", "namespaces").expect("namespaces are served");
-            let key = ns.key(None, &name);
-            if let Ok(Some(kv)) = storage.store.get(&key).await {
-                let _ = storage.store.delete(&key, kv.mod_revision).await;
-            }
-        });
-    }
+/// Whether a namespace still has `spec.finalizers` (the namespace controller removes
+/// `kubernetes` once the namespace is empty): until then a deleted namespace stays.
+pub(super) fn has_spec_finalizers(info: &ResourceInfo, obj: &Value) -> bool {
+    info.group.is_empty()
+        && info.plural == "namespaces"
+        && obj["spec"]["finalizers"]
+            .as_array()
+            .is_some_and(|f| !f.is_empty())
 }

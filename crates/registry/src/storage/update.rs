@@ -318,6 +318,7 @@ impl Storage {
             // Finalizers all removed from an object being deleted: it goes.
             if object::meta_str(&obj, "deletionTimestamp").is_some()
                 && !object::has_finalizers(&obj)
+                && !super::delete::has_spec_finalizers(info, &obj)
             {
                 return match self.store.delete(&key, rev).await {
                     Ok((del_rev, _)) => {
@@ -344,10 +345,11 @@ impl Storage {
                     return Ok(object::with_resource_version(&bytes, new_rev));
                 }
                 Err(rkube_store::Error::Conflict { .. }) => {
+                    // Read again: a resourceVersion the caller asked for then no longer
+                    // matches (409 above); one merely carried over from the object read (a
+                    // patch without one) does, and the change is re-applied, as upstream's
+                    // GuaranteedUpdate does.
                     self.release(claims).await;
-                    if precondition.is_some() {
-                        return Err(StatusError::conflict(&gr, name, OPTIMISTIC_LOCK));
-                    }
                 }
                 Err(rkube_store::Error::NotFound { .. }) => {
                     self.release(claims).await;

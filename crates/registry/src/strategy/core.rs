@@ -72,6 +72,36 @@ impl Hooks<Node> for NodeHooks {
         false
     }
 
+    /// A node's pod range may be set once (by node IPAM), never changed: upstream's rule.
+    fn validate_update(&self, new: &Node, old: &Node) -> Vec<FieldError> {
+        let cidr = |n: &Node| {
+            n.spec
+                .as_ref()
+                .and_then(|s| s.pod_cidr.clone())
+                .unwrap_or_default()
+        };
+        let cidrs = |n: &Node| {
+            n.spec
+                .as_ref()
+                .and_then(|s| s.pod_cidrs.clone())
+                .unwrap_or_default()
+        };
+        let mut errors = Vec::new();
+        if !cidr(old).is_empty() && cidr(new) != cidr(old) {
+            errors.push(FieldError::forbidden(
+                &Path::new("spec").child("podCIDR"),
+                "node updates may not change podCIDR except from \"\" to valid",
+            ));
+        }
+        if !cidrs(old).is_empty() && cidrs(new) != cidrs(old) {
+            errors.push(FieldError::forbidden(
+                &Path::new("spec").child("podCIDRs"),
+                "node updates may not change podCIDR except from \"\" to valid",
+            ));
+        }
+        errors
+    }
+
     fn fields(&self, obj: &Value) -> Vec<(&'static str, String)> {
         let unschedulable = obj["spec"]["unschedulable"].as_bool().unwrap_or(false);
         vec![("spec.unschedulable", unschedulable.to_string())]

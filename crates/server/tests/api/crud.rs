@@ -401,3 +401,64 @@ async fn metadata_only_gets_lists_and_watches() {
     }
     c.server.shutdown().await;
 }
+
+/// Patches without a resourceVersion never fail with a conflict: the server re-applies them
+/// to the newest object, as upstream does (concurrent writers such as a kubelet and a
+/// controller patching one node both succeed).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_patches_without_resource_version_all_apply() {
+    let cluster = Cluster::start().await;
+    let api: Api<ConfigMap> = Api::default_namespaced(cluster.client.clone());
+    api.create(&PostParams::default(), &configmap("busy", json!({})))
+        .await
+        .unwrap();
+    let mut tasks = Vec::new();
+    for i in 0..32 {
+        let api = api.clone();
+        tasks.push(tokio::spawn(async move {
+            let patch = json!({"metadata": {"labels": {format!("l{i}"): "x"}}});
+            api.patch("busy", &PatchParams::default(), &Patch::Merge(patch))
+                .await
+                .map(|_| ())
+        }));
+    }
+    for task in tasks {
+        task.await.unwrap().unwrap();
+    }
+    let cm = api.get("busy").await.unwrap();
+    assert_eq!(cm.metadata.labels.unwrap().len(), 32);
+    // A patch that names a stale resourceVersion is still a conflict.
+    let stale = json!({"metadata": {"resourceVersion": "1", "labels": {"late": "x"}}});
+    let status = api_error(
+        api.patch("busy", &PatchParams::default(), &Patch::Merge(stale))
+            .await,
+    );
+    assert_eq!(status.code, 409);
+}
+
+/// A node's pod range is set once and then immutable (upstream's rule), so two allocators
+/// can never give one node two ranges.
+#[tokio::test]
+async fn node_pod_cidr_is_set_once() {
+    let cluster = Cluster::start().await;
+    let nodes: Api<k8s_openapi::api::core::v1::Node> = Api::all(cluster.client.clone());
+    let node = serde_json::from_value(json!({"metadata": {"name": "n1"}})).unwrap();
+    nodes.create(&PostParams::default(), &node).await.unwrap();
+    let set = json!({"spec": {"podCIDR": "10.42.7.0/24", "podCIDRs": ["10.42.7.0/24"]}});
+    nodes
+        .patch("n1", &PatchParams::default(), &Patch::Merge(set))
+        .await
+        .unwrap();
+    let change = json!({"spec": {"podCIDR": "10.42.8.0/24", "podCIDRs": ["10.42.8.0/24"]}});
+    let status = api_error(
+        nodes
+            .patch("n1", &PatchParams::default(), &Patch::Merge(change))
+            .await,
+    );
+    assert_eq!(status.code, 422);
+    let causes = status.details.unwrap().causes;
+    assert!(
+        causes.iter().any(|c| c.field == "spec.podCIDR"),
+        "{causes:?}"
+    );
+}

@@ -27,6 +27,8 @@ impl Cluster {
         let mut config = ServerConfig::new(dir.path().join("data"));
         config.bind_address = [127, 0, 0, 1].into();
         config.https_port = 0;
+        // These tests check the API's own semantics: no controller writes to their objects.
+        config.controllers = false;
         config.audit_log_path = Some(dir.path().join("audit.log"));
         let token_file = dir.path().join("tokens.csv");
         std::fs::write(&token_file, "s3cret-token,alice,1001,\"devs,ops\"\n").unwrap();
