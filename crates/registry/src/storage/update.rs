@@ -14,8 +14,10 @@ use std::net::Ipv4Addr;
 pub const OPTIMISTIC_LOCK: &str =
     "the object has been modified; please apply your changes to the latest version and try again";
 
-/// How often an update without a precondition retries on a conflict.
-const RETRIES: usize = 16;
+/// How often an update without a precondition retries on a conflict. Every lost race is
+/// another writer's success, so this bounds only pathological contention (upstream retries
+/// without limit); 16 was too few for 32 concurrent patches of one object.
+const RETRIES: usize = 1000;
 
 /// Something claimed for a Service, released if the write fails.
 #[derive(Debug)]
