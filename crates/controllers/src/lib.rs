@@ -13,10 +13,12 @@ pub mod queue;
 pub mod resources;
 
 mod claim;
+pub mod cronjob;
 pub mod deployment;
 pub mod endpoints;
 pub mod endpointslice;
 pub mod garbagecollector;
+pub mod job;
 pub mod namespace;
 pub mod nodeipam;
 pub mod nodelifecycle;
@@ -24,6 +26,7 @@ pub mod podgc;
 pub mod replicaset;
 pub mod rootcacertpublisher;
 pub mod serviceaccount;
+pub mod ttlafterfinished;
 
 pub use manager::{Context, Controller, Options, Reconciler, run, spawn};
 
@@ -40,6 +43,9 @@ pub const CONTROLLERS: &[(&str, bool)] = &[
     ("root-ca-certificate-publisher", true),
     ("garbagecollector", true),
     ("namespace", true),
+    ("job", true),
+    ("ttl-after-finished", true),
+    ("cronjob", true),
 ];
 
 /// Why a reconciliation failed (it is retried with backoff).

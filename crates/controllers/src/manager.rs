@@ -151,6 +151,9 @@ fn build(ctx: &Context) -> Vec<Controller> {
         ),
         ("garbagecollector", crate::garbagecollector::controller),
         ("namespace", crate::namespace::controller),
+        ("job", crate::job::controller),
+        ("ttl-after-finished", crate::ttlafterfinished::controller),
+        ("cronjob", crate::cronjob::controller),
     ];
     all.iter()
         .filter(|(name, _)| crate::enabled(&ctx.options.controllers, name))
