@@ -14,10 +14,12 @@ pub mod resources;
 
 mod claim;
 pub mod cronjob;
+pub mod daemonset;
 pub mod deployment;
 pub mod endpoints;
 pub mod endpointslice;
 pub mod garbagecollector;
+pub mod history;
 pub mod job;
 pub mod namespace;
 pub mod nodeipam;
@@ -26,6 +28,7 @@ pub mod podgc;
 pub mod replicaset;
 pub mod rootcacertpublisher;
 pub mod serviceaccount;
+pub mod statefulset;
 pub mod ttlafterfinished;
 
 pub use manager::{Context, Controller, Options, Reconciler, run, spawn};
@@ -34,6 +37,8 @@ pub use manager::{Context, Controller, Options, Reconciler, run, spawn};
 pub const CONTROLLERS: &[(&str, bool)] = &[
     ("deployment", true),
     ("replicaset", true),
+    ("daemonset", true),
+    ("statefulset", true),
     ("nodeipam", true),
     ("nodelifecycle", true),
     ("podgc", true),

@@ -139,6 +139,8 @@ fn build(ctx: &Context) -> Vec<Controller> {
     let all: &[(&str, Make)] = &[
         ("replicaset", crate::replicaset::controller),
         ("deployment", crate::deployment::controller),
+        ("daemonset", crate::daemonset::controller),
+        ("statefulset", crate::statefulset::controller),
         ("nodeipam", crate::nodeipam::controller),
         ("nodelifecycle", crate::nodelifecycle::controller),
         ("podgc", crate::podgc::controller),
