@@ -77,18 +77,6 @@ fn cpu_seconds(pid: u32) -> anyhow::Result<f64> {
     Ok((ticks(11) + ticks(12)) / 100.0)
 }
 
-/// Peak resident set size, from `VmHWM` in `/proc/<pid>/status`.
-fn peak_rss_bytes(pid: u32) -> anyhow::Result<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
-    let kib = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().strip_suffix("kB"))
-        .and_then(|v| v.trim().parse::<u64>().ok())
-        .context("no VmHWM")?;
-    Ok(kib * 1024)
-}
-
 fn dir_size(path: &Path) -> u64 {
     let Ok(entries) = std::fs::read_dir(path) else {
         return 0;
@@ -263,7 +251,7 @@ pub async fn run(args: ScaleArgs) -> anyhow::Result<()> {
     done.store(true, Ordering::Relaxed);
     let mut probes = prober.await?;
     let cpu = cpu_seconds(pid)? - cpu_before;
-    let peak = peak_rss_bytes(pid)?;
+    let peak = server::peak_rss_bytes(pid)?;
     let rss_end = server::rss_bytes(pid)?;
     let store = dir_size(&data.join("db"));
     sim.shutdown().await?;

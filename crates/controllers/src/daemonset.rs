@@ -11,6 +11,7 @@ use crate::events::{EventType, Recorder};
 use crate::expectations::Expectations;
 use crate::history::History;
 use crate::informer::{Change, Informer, key_of, split_key};
+use crate::owned_pods::PodRouter;
 use crate::pods::{self, controller_of, controller_ref};
 use crate::queue::WorkQueue;
 use crate::{Context, Controller, Reconciler};
@@ -45,14 +46,6 @@ fn selector_of(ds: &DaemonSet) -> Result<Selector, crate::Error> {
         .map_err(crate::Error::Invalid)
 }
 
-/// The DaemonSet that controls `pod`, if it still exists with the referenced uid.
-fn owner_of(sets: &Informer<DaemonSet>, pod: &Pod) -> Option<Arc<DaemonSet>> {
-    let r = controller_of(&pod.metadata).filter(|r| r.kind == "DaemonSet")?;
-    let ns = pod.metadata.namespace.as_deref().unwrap_or("");
-    let ds = sets.get_in(ns, &r.name)?;
-    (ds.metadata.uid.as_deref() == Some(r.uid.as_str())).then_some(ds)
-}
-
 /// The DaemonSet controller, its informer callbacks registered.
 pub fn controller(ctx: &Context) -> Controller {
     let sets = ctx.informers.get::<DaemonSet>();
@@ -69,8 +62,20 @@ pub fn controller(ctx: &Context) -> Controller {
         });
     }
     {
-        let (queue, sets, expectations) = (queue.clone(), sets.clone(), expectations.clone());
-        pods.on_change(move |change| on_pod_change(&queue, &sets, &expectations, change));
+        let router = PodRouter {
+            queue: queue.clone(),
+            owners: sets.clone(),
+            expectations: expectations.clone(),
+            kind: "DaemonSet",
+            selector: selector_of,
+            min_ready_seconds: |ds: &DaemonSet| {
+                ds.spec
+                    .as_ref()
+                    .and_then(|s| s.min_ready_seconds)
+                    .unwrap_or(0)
+            },
+        };
+        pods.on_change(move |change| router.on_change(change));
     }
     {
         // Nodes coming, going or changing labels, taints or schedulability change where
@@ -116,76 +121,6 @@ pub fn controller(ctx: &Context) -> Controller {
             failed_backoff: Mutex::default(),
             events: ctx.events.for_component("daemonset-controller"),
         }),
-    }
-}
-
-fn on_pod_change(
-    queue: &WorkQueue,
-    sets: &Informer<DaemonSet>,
-    expectations: &Expectations,
-    change: Change<'_, Pod>,
-) {
-    let uid = |p: &Pod| p.metadata.uid.clone().unwrap_or_default();
-    let orphan_sets = |pod: &Pod| {
-        if controller_of(&pod.metadata).is_some() {
-            return;
-        }
-        let ns = pod.metadata.namespace.as_deref().unwrap_or("");
-        let labels = rkube_api::labels::pod_labels(pod);
-        for ds in sets.list_namespace(ns) {
-            if selector_of(&ds).is_ok_and(|s| !s.is_everything() && s.matches(labels)) {
-                queue.add(key_of(ds.as_ref()));
-            }
-        }
-    };
-    match change {
-        Change::Added(pod) => match owner_of(sets, pod) {
-            Some(ds) => {
-                let key = key_of(ds.as_ref());
-                if pod.metadata.deletion_timestamp.is_some() {
-                    expectations.deletion_observed(&key, &uid(pod));
-                } else {
-                    expectations.creation_observed(&key);
-                }
-                queue.add(key);
-            }
-            None => orphan_sets(pod),
-        },
-        Change::Updated { old, new } => {
-            let new_owner = owner_of(sets, new);
-            if let Some(ds) = &new_owner {
-                let key = key_of(ds.as_ref());
-                if old.metadata.deletion_timestamp.is_none()
-                    && new.metadata.deletion_timestamp.is_some()
-                {
-                    expectations.deletion_observed(&key, &uid(new));
-                }
-                queue.add(key.clone());
-                let min_ready = ds
-                    .spec
-                    .as_ref()
-                    .and_then(|s| s.min_ready_seconds)
-                    .unwrap_or(0);
-                if min_ready > 0 && !pods::is_ready(old) && pods::is_ready(new) {
-                    queue.add_after(key, Duration::from_secs(min_ready as u64 + 1));
-                }
-            }
-            if let Some(ds) = owner_of(sets, old)
-                && new_owner.as_ref().map(|d| &d.metadata.uid) != Some(&ds.metadata.uid)
-            {
-                queue.add(key_of(ds.as_ref()));
-            }
-            if new_owner.is_none() {
-                orphan_sets(new);
-            }
-        }
-        Change::Deleted(pod) => {
-            if let Some(ds) = owner_of(sets, pod) {
-                let key = key_of(ds.as_ref());
-                expectations.deletion_observed(&key, &uid(pod));
-                queue.add(key);
-            }
-        }
     }
 }
 

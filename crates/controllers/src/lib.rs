@@ -7,7 +7,9 @@
 pub mod events;
 pub mod expectations;
 pub mod informer;
+pub mod intstr;
 mod manager;
+pub mod owned_pods;
 pub mod pods;
 pub mod queue;
 pub mod resources;

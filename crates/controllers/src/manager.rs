@@ -163,13 +163,6 @@ fn build(ctx: &Context) -> Vec<Controller> {
         .collect()
 }
 
-/// Waits for a change; never returns once the sender is gone.
-async fn changed(rx: &mut watch::Receiver<bool>) {
-    if rx.changed().await.is_err() {
-        std::future::pending::<()>().await;
-    }
-}
-
 /// Runs the enabled controllers whenever `leading` is true, until `shutdown` turns true.
 pub async fn run(
     client: kube::Client,
@@ -181,8 +174,8 @@ pub async fn run(
     loop {
         while !*leading.borrow_and_update() && !*shutdown.borrow() {
             tokio::select! {
-                _ = changed(&mut leading) => {}
-                _ = changed(&mut shutdown) => {}
+                _ = rkube_leader::changed(&mut leading) => {}
+                _ = rkube_leader::changed(&mut shutdown) => {}
             }
         }
         if *shutdown.borrow() {
@@ -199,7 +192,7 @@ pub async fn run(
         let queues: Vec<WorkQueue> = controllers.iter().map(|c| c.queue.clone()).collect();
         let mut tasks = tokio::select! {
             tasks = ctx.informers.start() => tasks,
-            _ = changed(&mut shutdown) => return,
+            _ = rkube_leader::changed(&mut shutdown) => return,
         };
         tracing::info!(controllers = ?names, "controllers started");
         for controller in controllers {
@@ -207,8 +200,8 @@ pub async fn run(
         }
         loop {
             tokio::select! {
-                _ = changed(&mut leading) => {}
-                _ = changed(&mut shutdown) => {}
+                _ = rkube_leader::changed(&mut leading) => {}
+                _ = rkube_leader::changed(&mut shutdown) => {}
             }
             if !*leading.borrow() || *shutdown.borrow() {
                 break;
@@ -233,17 +226,13 @@ pub fn spawn(
     identity: &str,
     shutdown: watch::Receiver<bool>,
 ) -> tokio::task::JoinHandle<()> {
-    let leading = if leader_elect {
-        rkube_leader::Elector::new(
-            client.clone(),
-            "kube-system",
-            "kube-controller-manager",
-            identity,
-            rkube_leader::Timing::default(),
-        )
-        .spawn(shutdown.clone())
-    } else {
-        watch::channel(true).1
-    };
+    let leading = rkube_leader::leading(
+        client.clone(),
+        "kube-system",
+        "kube-controller-manager",
+        identity,
+        leader_elect,
+        shutdown.clone(),
+    );
     tokio::spawn(run(client, options, leading, shutdown))
 }

@@ -7,7 +7,8 @@ use crate::claim::{Owner, claim};
 use crate::events::{EventType, Recorder};
 use crate::expectations::Expectations;
 use crate::informer::{Change, Informer, key_of, split_key};
-use crate::pods::{self, controller_of, controller_ref};
+use crate::owned_pods::PodRouter;
+use crate::pods::{self, controller_ref};
 use crate::queue::WorkQueue;
 use crate::{Context, Controller, Reconciler};
 use k8s_openapi::api::apps::v1::{ReplicaSet, ReplicaSetCondition, ReplicaSetStatus};
@@ -40,26 +41,6 @@ fn labels(pod: &Pod) -> &Labels {
     rkube_api::labels::pod_labels(pod)
 }
 
-/// The ReplicaSet that controls `pod`, if it still exists with the referenced uid.
-fn owner_of(sets: &Informer<ReplicaSet>, pod: &Pod) -> Option<Arc<ReplicaSet>> {
-    let r = controller_of(&pod.metadata)?;
-    if r.kind != "ReplicaSet" {
-        return None;
-    }
-    let ns = pod.metadata.namespace.as_deref().unwrap_or("");
-    let rs = sets.get_in(ns, &r.name)?;
-    (rs.metadata.uid.as_deref() == Some(r.uid.as_str())).then_some(rs)
-}
-
-/// The ReplicaSets of the pod's namespace whose selector matches it (for orphans).
-fn matching_sets(sets: &Informer<ReplicaSet>, pod: &Pod) -> Vec<Arc<ReplicaSet>> {
-    let ns = pod.metadata.namespace.as_deref().unwrap_or("");
-    sets.list_namespace(ns)
-        .into_iter()
-        .filter(|rs| rs_selector(rs).is_ok_and(|s| !s.is_everything() && s.matches(labels(pod))))
-        .collect()
-}
-
 /// The ReplicaSet controller, its informer callbacks registered.
 pub fn controller(ctx: &Context) -> Controller {
     let sets = ctx.informers.get::<ReplicaSet>();
@@ -74,10 +55,20 @@ pub fn controller(ctx: &Context) -> Controller {
         });
     }
     {
-        let (queue, sets, expectations) = (queue.clone(), sets.clone(), expectations.clone());
-        pods.on_change(move |change| {
-            on_pod_change(&queue, &sets, &expectations, change);
-        });
+        let router = PodRouter {
+            queue: queue.clone(),
+            owners: sets.clone(),
+            expectations: expectations.clone(),
+            kind: "ReplicaSet",
+            selector: rs_selector,
+            min_ready_seconds: |rs: &ReplicaSet| {
+                rs.spec
+                    .as_ref()
+                    .and_then(|s| s.min_ready_seconds)
+                    .unwrap_or(0)
+            },
+        };
+        pods.on_change(move |change| router.on_change(change));
     }
     Controller {
         name: "replicaset",
@@ -92,75 +83,6 @@ pub fn controller(ctx: &Context) -> Controller {
             expectations,
             events: ctx.events.for_component("replicaset-controller"),
         }),
-    }
-}
-
-fn on_pod_change(
-    queue: &WorkQueue,
-    sets: &Informer<ReplicaSet>,
-    expectations: &Expectations,
-    change: Change<'_, Pod>,
-) {
-    let uid = |p: &Pod| p.metadata.uid.clone().unwrap_or_default();
-    match change {
-        Change::Added(pod) => {
-            if let Some(rs) = owner_of(sets, pod) {
-                let key = key_of(rs.as_ref());
-                if pod.metadata.deletion_timestamp.is_some() {
-                    expectations.deletion_observed(&key, &uid(pod));
-                } else {
-                    expectations.creation_observed(&key);
-                }
-                queue.add(key);
-            } else if controller_of(&pod.metadata).is_none() {
-                for rs in matching_sets(sets, pod) {
-                    queue.add(key_of(rs.as_ref()));
-                }
-            }
-        }
-        Change::Updated { old, new } => {
-            let old_owner = owner_of(sets, old);
-            let new_owner = owner_of(sets, new);
-            if let Some(rs) = &new_owner {
-                let key = key_of(rs.as_ref());
-                if old.metadata.deletion_timestamp.is_none()
-                    && new.metadata.deletion_timestamp.is_some()
-                {
-                    expectations.deletion_observed(&key, &uid(new));
-                }
-                queue.add(key.clone());
-                // A pod that just became ready becomes available after minReadySeconds.
-                let min_ready = rs
-                    .spec
-                    .as_ref()
-                    .and_then(|s| s.min_ready_seconds)
-                    .unwrap_or(0);
-                if min_ready > 0 && !pods::is_ready(old) && pods::is_ready(new) {
-                    queue.add_after(key, Duration::from_secs(min_ready as u64 + 1));
-                }
-            }
-            if let Some(rs) = &old_owner
-                && old_owner.as_ref().map(|r| &r.metadata.uid)
-                    != new_owner.as_ref().map(|r| &r.metadata.uid)
-            {
-                queue.add(key_of(rs.as_ref()));
-            }
-            if new_owner.is_none()
-                && controller_of(&new.metadata).is_none()
-                && (old.metadata.labels != new.metadata.labels || old_owner.is_some())
-            {
-                for rs in matching_sets(sets, new) {
-                    queue.add(key_of(rs.as_ref()));
-                }
-            }
-        }
-        Change::Deleted(pod) => {
-            if let Some(rs) = owner_of(sets, pod) {
-                let key = key_of(rs.as_ref());
-                expectations.deletion_observed(&key, &uid(pod));
-                queue.add(key);
-            }
-        }
     }
 }
 

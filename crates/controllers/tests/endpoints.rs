@@ -7,12 +7,16 @@ use k8s_openapi::api::core::v1::{
 };
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
-use kube::config::{KubeConfigOptions, Kubeconfig};
 use rkube_controllers::Options;
-use rkube_server::{RunningServer, ServerConfig};
+use rkube_server::RunningServer;
 use serde_json::json;
-use std::future::Future;
 use std::time::Duration;
+
+mod common;
+use common::eventually;
+
+/// How long a condition may take to come true.
+const WAIT: Duration = Duration::from_secs(60);
 use tempfile::TempDir;
 use tokio::sync::watch;
 
@@ -26,21 +30,15 @@ struct Cluster {
 }
 
 async fn start() -> Cluster {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let dir = tempfile::tempdir().unwrap();
-    let mut config = ServerConfig::new(dir.path().join("data"));
-    config.bind_address = [127, 0, 0, 1].into();
-    config.https_port = 0;
-    config.scheduler = false;
-    config.controllers = false;
-    let server = rkube_server::start(config).await.unwrap();
-    let kubeconfig = Kubeconfig::read_from(&server.kubeconfig).unwrap();
-    let client = kube::Client::try_from(
-        kube::Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
-            .await
-            .unwrap(),
-    )
-    .unwrap();
+    let common::Server {
+        server,
+        client,
+        dir,
+    } = common::server(|config| {
+        config.scheduler = false;
+        config.controllers = false;
+    })
+    .await;
     let ca = std::fs::read_to_string(&server.pki.ca.cert).unwrap();
     let (stop, stopped) = watch::channel(false);
     let options = Options {
@@ -141,21 +139,6 @@ impl Cluster {
         let lp = ListParams::default().labels(&format!("kubernetes.io/service-name={service}"));
         api.list(&lp).await.unwrap().items
     }
-}
-
-/// Polls `check` until it returns `Some`, or panics after 60 s naming `what`.
-async fn eventually<T, F, Fut>(what: &str, mut check: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Option<T>>,
-{
-    for _ in 0..600 {
-        if let Some(v) = check().await {
-            return v;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("timed out waiting for {what}");
 }
 
 fn ips(addresses: &Option<Vec<k8s_openapi::api::core::v1::EndpointAddress>>) -> Vec<String> {

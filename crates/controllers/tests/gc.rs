@@ -4,11 +4,15 @@
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Pod, Secret};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
-use kube::config::{KubeConfigOptions, Kubeconfig};
-use rkube_server::{RunningServer, ServerConfig};
+use rkube_server::RunningServer;
 use serde_json::json;
-use std::future::Future;
 use std::time::Duration;
+
+mod common;
+use common::eventually;
+
+/// How long a condition may take to come true.
+const WAIT: Duration = Duration::from_secs(60);
 use tempfile::TempDir;
 use tokio::sync::watch;
 
@@ -22,21 +26,15 @@ struct Cluster {
 
 /// The server alone; call [`Cluster::run_controllers`] to start the two under test.
 async fn server() -> Cluster {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let dir = tempfile::tempdir().unwrap();
-    let mut config = ServerConfig::new(dir.path().join("data"));
-    config.bind_address = [127, 0, 0, 1].into();
-    config.https_port = 0;
-    config.scheduler = false;
-    config.controllers = false;
-    let server = rkube_server::start(config).await.unwrap();
-    let kubeconfig = Kubeconfig::read_from(&server.kubeconfig).unwrap();
-    let client = kube::Client::try_from(
-        kube::Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
-            .await
-            .unwrap(),
-    )
-    .unwrap();
+    let common::Server {
+        server,
+        client,
+        dir,
+    } = common::server(|config| {
+        config.scheduler = false;
+        config.controllers = false;
+    })
+    .await;
     Cluster {
         server,
         client,
@@ -78,21 +76,6 @@ impl Cluster {
         }
         self.server.shutdown().await;
     }
-}
-
-/// Polls `check` until it returns `Some`, or panics after a generous timeout naming `what`.
-async fn eventually<T, F, Fut>(what: &str, mut check: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Option<T>>,
-{
-    for _ in 0..600 {
-        if let Some(v) = check().await {
-            return v;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("timed out waiting for {what}");
 }
 
 fn reference(owner: &ConfigMap, block: bool) -> OwnerReference {

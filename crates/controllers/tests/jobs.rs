@@ -5,89 +5,18 @@
 use k8s_openapi::api::batch::v1::{CronJob, Job};
 use k8s_openapi::api::core::v1::{Event, Pod};
 use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
-use kube::config::{KubeConfigOptions, Kubeconfig};
-use rkube_server::{RunningServer, ServerConfig};
 use serde_json::json;
-use std::future::Future;
 use std::time::Duration;
-use tempfile::TempDir;
 
-struct Cluster {
-    server: RunningServer,
-    client: kube::Client,
-    sim: Option<rkube_sim::Sim>,
-    _dir: TempDir,
-}
+mod common;
+use common::{SimCluster, eventually, merge};
 
-async fn start(nodes: u32) -> Cluster {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let dir = tempfile::tempdir().unwrap();
-    let mut config = ServerConfig::new(dir.path().join("data"));
-    config.bind_address = [127, 0, 0, 1].into();
-    config.https_port = 0;
-    config.controller_options.controllers = vec!["*".to_owned()];
-    let server = rkube_server::start(config).await.unwrap();
-    let kubeconfig = Kubeconfig::read_from(&server.kubeconfig).unwrap();
-    let client = kube::Client::try_from(
-        kube::Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
-            .await
-            .unwrap(),
-    )
-    .unwrap();
-    let sim = rkube_sim::start(
-        client.clone(),
-        rkube_sim::SimConfig {
-            nodes,
-            lease_renew_interval: Duration::from_secs(1),
-            node_status_interval: Duration::from_secs(1),
-            pod_start_delay: Duration::from_millis(100),
-            max_termination_delay: Duration::from_millis(100),
-            ..Default::default()
-        },
-    )
-    .await
-    .unwrap();
-    Cluster {
-        server,
-        client,
-        sim: Some(sim),
-        _dir: dir,
-    }
-}
+/// How long a condition may take to come true.
+const WAIT: Duration = Duration::from_secs(120);
 
-impl Cluster {
-    async fn stop(mut self) {
-        if let Some(sim) = self.sim.take() {
-            sim.shutdown().await.unwrap();
-        }
-        self.server.shutdown().await;
-    }
-}
-
-/// Polls `check` until it returns `Some`, or panics after a generous timeout naming `what`.
-async fn eventually<T, F, Fut>(what: &str, mut check: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Option<T>>,
-{
-    for _ in 0..1200 {
-        if let Some(v) = check().await {
-            return v;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("timed out waiting for {what}");
-}
-
-fn merge(a: &mut serde_json::Value, b: serde_json::Value) {
-    match (a, b) {
-        (serde_json::Value::Object(a), serde_json::Value::Object(b)) => {
-            for (k, v) in b {
-                merge(a.entry(k).or_insert(serde_json::Value::Null), v);
-            }
-        }
-        (a, b) => *a = b,
-    }
+/// Every controller and `nodes` simulated nodes.
+async fn start(nodes: u32) -> SimCluster {
+    common::sim_cluster(nodes, |_| {}).await
 }
 
 /// A Job whose pods exit with `code` after `after` seconds (never, without `after`).

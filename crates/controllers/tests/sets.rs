@@ -5,100 +5,23 @@
 use k8s_openapi::api::apps::v1::{ControllerRevision, DaemonSet, StatefulSet};
 use k8s_openapi::api::core::v1::{Node, PersistentVolumeClaim, Pod};
 use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
-use kube::config::{KubeConfigOptions, Kubeconfig};
-use rkube_server::{RunningServer, ServerConfig};
 use serde_json::json;
 use std::collections::BTreeMap;
-use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tempfile::TempDir;
 
-struct Cluster {
-    server: RunningServer,
-    client: kube::Client,
-    sims: Vec<rkube_sim::Sim>,
-    _dir: TempDir,
-}
+mod common;
+use common::{SimCluster, eventually, pods_of, running_ready, sim_config};
 
-fn sim_config(nodes: u32, prefix: &str) -> rkube_sim::SimConfig {
-    rkube_sim::SimConfig {
-        nodes,
-        name_prefix: prefix.to_owned(),
-        lease_renew_interval: Duration::from_secs(1),
-        node_status_interval: Duration::from_secs(1),
-        pod_start_delay: Duration::from_millis(100),
-        max_termination_delay: Duration::from_millis(100),
-        ..Default::default()
-    }
-}
+/// How long a condition may take to come true.
+const WAIT: Duration = Duration::from_secs(120);
 
-async fn start(nodes: u32) -> Cluster {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let dir = tempfile::tempdir().unwrap();
-    let mut config = ServerConfig::new(dir.path().join("data"));
-    config.bind_address = [127, 0, 0, 1].into();
-    config.https_port = 0;
-    config.controller_options.node_monitor_period = Duration::from_secs(1);
-    config.controller_options.controllers = vec!["*".to_owned()];
-    let server = rkube_server::start(config).await.unwrap();
-    let kubeconfig = Kubeconfig::read_from(&server.kubeconfig).unwrap();
-    let client = kube::Client::try_from(
-        kube::Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
-            .await
-            .unwrap(),
-    )
-    .unwrap();
-    let sim = rkube_sim::start(client.clone(), sim_config(nodes, "sim-"))
-        .await
-        .unwrap();
-    Cluster {
-        server,
-        client,
-        sims: vec![sim],
-        _dir: dir,
-    }
-}
-
-impl Cluster {
-    async fn stop(mut self) {
-        for sim in self.sims.drain(..) {
-            sim.shutdown().await.unwrap();
-        }
-        self.server.shutdown().await;
-    }
-}
-
-/// Polls `check` until it returns `Some`, or panics after a generous timeout naming `what`.
-async fn eventually<T, F, Fut>(what: &str, mut check: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Option<T>>,
-{
-    for _ in 0..1200 {
-        if let Some(v) = check().await {
-            return v;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("timed out waiting for {what}");
-}
-
-fn running_ready(pod: &Pod) -> bool {
-    let status = pod.status.as_ref();
-    status.and_then(|s| s.phase.as_deref()) == Some("Running")
-        && status
-            .and_then(|s| s.conditions.as_ref())
-            .is_some_and(|c| c.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
-        && pod.metadata.deletion_timestamp.is_none()
-}
-
-async fn pods_of(client: &kube::Client, app: &str) -> Vec<Pod> {
-    let api: Api<Pod> = Api::default_namespaced(client.clone());
-    api.list(&ListParams::default().labels(&format!("app={app}")))
-        .await
-        .unwrap()
-        .items
+/// Every controller, `nodes` simulated nodes, node health checked every second.
+async fn start(nodes: u32) -> SimCluster {
+    common::sim_cluster(nodes, |config| {
+        config.controller_options.node_monitor_period = Duration::from_secs(1);
+    })
+    .await
 }
 
 fn image(pod: &Pod) -> &str {

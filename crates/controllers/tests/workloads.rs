@@ -5,81 +5,24 @@
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
 use k8s_openapi::api::core::v1::{Node, Pod};
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
-use kube::config::{KubeConfigOptions, Kubeconfig};
-use rkube_server::{RunningServer, ServerConfig};
 use serde_json::json;
-use std::future::Future;
 use std::net::Ipv4Addr;
 use std::time::Duration;
-use tempfile::TempDir;
 
-struct Cluster {
-    server: RunningServer,
-    client: kube::Client,
-    sim: Option<rkube_sim::Sim>,
-    _dir: TempDir,
-}
+mod common;
+use common::{SimCluster, eventually, merge, pods_of, running_ready};
 
-async fn start(nodes: u32, grace: Duration) -> Cluster {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let dir = tempfile::tempdir().unwrap();
-    let mut config = ServerConfig::new(dir.path().join("data"));
-    config.bind_address = [127, 0, 0, 1].into();
-    config.https_port = 0;
-    config.controller_options.node_monitor_grace_period = grace;
-    config.controller_options.node_monitor_period = Duration::from_secs(1);
-    config.controller_options.controllers = vec!["*".to_owned()];
-    let server = rkube_server::start(config).await.unwrap();
-    let kubeconfig = Kubeconfig::read_from(&server.kubeconfig).unwrap();
-    let client = kube::Client::try_from(
-        kube::Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
-            .await
-            .unwrap(),
-    )
-    .unwrap();
-    let sim = rkube_sim::start(
-        client.clone(),
-        rkube_sim::SimConfig {
-            nodes,
-            lease_renew_interval: Duration::from_secs(1),
-            node_status_interval: Duration::from_secs(1),
-            pod_start_delay: Duration::from_millis(100),
-            max_termination_delay: Duration::from_millis(100),
-            ..Default::default()
-        },
-    )
+/// How long a condition may take to come true.
+const WAIT: Duration = Duration::from_secs(120);
+
+/// Every controller, `nodes` simulated nodes, node health checked every second with grace
+/// period `grace`.
+async fn start(nodes: u32, grace: Duration) -> SimCluster {
+    common::sim_cluster(nodes, |config| {
+        config.controller_options.node_monitor_grace_period = grace;
+        config.controller_options.node_monitor_period = Duration::from_secs(1);
+    })
     .await
-    .unwrap();
-    Cluster {
-        server,
-        client,
-        sim: Some(sim),
-        _dir: dir,
-    }
-}
-
-impl Cluster {
-    async fn stop(mut self) {
-        if let Some(sim) = self.sim.take() {
-            sim.shutdown().await.unwrap();
-        }
-        self.server.shutdown().await;
-    }
-}
-
-/// Polls `check` until it returns `Some`, or panics after a generous timeout naming `what`.
-async fn eventually<T, F, Fut>(what: &str, mut check: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Option<T>>,
-{
-    for _ in 0..1200 {
-        if let Some(v) = check().await {
-            return v;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("timed out waiting for {what}");
 }
 
 fn deployment(name: &str, replicas: i32, image: &str, extra: serde_json::Value) -> Deployment {
@@ -96,34 +39,6 @@ fn deployment(name: &str, replicas: i32, image: &str, extra: serde_json::Value) 
     });
     merge(&mut d, extra);
     serde_json::from_value(d).unwrap()
-}
-
-fn merge(a: &mut serde_json::Value, b: serde_json::Value) {
-    match (a, b) {
-        (serde_json::Value::Object(a), serde_json::Value::Object(b)) => {
-            for (k, v) in b {
-                merge(a.entry(k).or_insert(serde_json::Value::Null), v);
-            }
-        }
-        (a, b) => *a = b,
-    }
-}
-
-fn running_ready(pod: &Pod) -> bool {
-    let status = pod.status.as_ref();
-    status.and_then(|s| s.phase.as_deref()) == Some("Running")
-        && status
-            .and_then(|s| s.conditions.as_ref())
-            .is_some_and(|c| c.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
-        && pod.metadata.deletion_timestamp.is_none()
-}
-
-async fn pods_of(client: &kube::Client, app: &str) -> Vec<Pod> {
-    let api: Api<Pod> = Api::default_namespaced(client.clone());
-    api.list(&ListParams::default().labels(&format!("app={app}")))
-        .await
-        .unwrap()
-        .items
 }
 
 /// Waits until the Deployment's rollout is complete as `kubectl rollout status` judges it.
@@ -529,13 +444,13 @@ async fn fifty_nodes_run_five_hundred_replicas_and_survive_a_node_failure() {
         );
     }
     // One node goes silent.
-    let failed = cluster.sim.as_ref().unwrap().node_names()[7].clone();
+    let failed = cluster.sims[0].node_names()[7].clone();
     let on_failed = pods
         .iter()
         .filter(|p| p.spec.as_ref().unwrap().node_name.as_deref() == Some(&failed))
         .count();
     assert!(on_failed > 0);
-    cluster.sim.as_ref().unwrap().fail_node(&failed).unwrap();
+    cluster.sims[0].fail_node(&failed).unwrap();
     eventually("the node marked unreachable", || async {
         let n = nodes.get(&failed).await.ok()?;
         let tainted = n
@@ -556,7 +471,7 @@ async fn fifty_nodes_run_five_hundred_replicas_and_survive_a_node_failure() {
     })
     .await;
     // Heartbeats resume: the node is Ready and untainted again.
-    cluster.sim.as_ref().unwrap().recover_node(&failed).unwrap();
+    cluster.sims[0].recover_node(&failed).unwrap();
     eventually("the node recovered", || async {
         let n = nodes.get(&failed).await.ok()?;
         let ready = n

@@ -178,6 +178,31 @@ impl Elector {
     }
 }
 
+/// Whether this process leads for the Lease `namespace/name`: through an election as
+/// `identity` when `elect`, else from the start.
+pub fn leading(
+    client: kube::Client,
+    namespace: &str,
+    name: &str,
+    identity: &str,
+    elect: bool,
+    shutdown: watch::Receiver<bool>,
+) -> watch::Receiver<bool> {
+    if elect {
+        Elector::new(client, namespace, name, identity, Timing::default()).spawn(shutdown)
+    } else {
+        watch::channel(true).1
+    }
+}
+
+/// Waits until `rx`'s value changes; never returns once its sender is gone (the value then
+/// stays as it is), so it can sit in a `select!` beside other signals.
+pub async fn changed(rx: &mut watch::Receiver<bool>) {
+    if rx.changed().await.is_err() {
+        std::future::pending::<()>().await;
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

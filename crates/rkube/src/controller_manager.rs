@@ -1,9 +1,8 @@
 //! `rkube controller-manager`: the controllers on their own, for any Kubernetes API server
 //! reachable through a kubeconfig; and the controller flags `rkube server` shares.
 
-use anyhow::Context;
+use crate::process::{self, Signals};
 use clap::Args;
-use kube::config::{KubeConfigOptions, Kubeconfig};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -64,23 +63,18 @@ pub struct ControllerManagerArgs {
 impl ControllerManagerArgs {
     /// Runs the controllers until SIGTERM or SIGINT.
     pub async fn run(self) -> anyhow::Result<()> {
-        let _ = rustls::crypto::ring::default_provider().install_default();
         let options = self.flags.options()?;
-        let kubeconfig = Kubeconfig::read_from(&self.kubeconfig)
-            .with_context(|| format!("reading {}", self.kubeconfig.display()))?;
-        let config =
-            kube::Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default()).await?;
-        let client = kube::Client::try_from(config)?;
-        let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
-        let identity = format!("{}_{}", host.trim(), std::process::id());
+        let client = process::client(&self.kubeconfig).await?;
+        let mut signals = Signals::listen()?;
         let (stop, shutdown) = tokio::sync::watch::channel(false);
-        let controllers =
-            rkube_controllers::spawn(client, options, self.leader_elect, &identity, shutdown);
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
-        tokio::select! {
-            _ = term.recv() => tracing::info!("SIGTERM: shutting down"),
-            _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT: shutting down"),
-        }
+        let controllers = rkube_controllers::spawn(
+            client,
+            options,
+            self.leader_elect,
+            &process::identity(),
+            shutdown,
+        );
+        signals.recv().await;
         let _ = stop.send(true);
         let _ = controllers.await;
         Ok(())

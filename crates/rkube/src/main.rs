@@ -2,6 +2,7 @@
 
 mod controller_manager;
 mod datastore;
+mod process;
 mod scheduler;
 mod server;
 mod sim;

@@ -1,9 +1,9 @@
 //! `rkube scheduler`: the scheduler on its own, for any Kubernetes API server reachable through
 //! a kubeconfig (upstream's included).
 
+use crate::process::{self, Signals};
 use anyhow::Context;
 use clap::Args;
-use kube::config::{KubeConfigOptions, Kubeconfig};
 use rkube_scheduler::Options;
 use rkube_scheduler::config::KubeSchedulerConfiguration;
 use std::path::PathBuf;
@@ -25,7 +25,6 @@ pub struct SchedulerArgs {
 impl SchedulerArgs {
     /// Runs the scheduler until SIGTERM or SIGINT.
     pub async fn run(self) -> anyhow::Result<()> {
-        let _ = rustls::crypto::ring::default_provider().install_default();
         let options = match &self.config {
             Some(path) => {
                 let text = std::fs::read_to_string(path)
@@ -40,21 +39,17 @@ impl SchedulerArgs {
             }
             None => Options::default(),
         };
-        let kubeconfig = Kubeconfig::read_from(&self.kubeconfig)
-            .with_context(|| format!("reading {}", self.kubeconfig.display()))?;
-        let config =
-            kube::Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default()).await?;
-        let client = kube::Client::try_from(config)?;
-        let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
-        let identity = format!("{}_{}", host.trim(), std::process::id());
+        let client = process::client(&self.kubeconfig).await?;
+        let mut signals = Signals::listen()?;
         let (stop, shutdown) = tokio::sync::watch::channel(false);
-        let scheduler =
-            rkube_scheduler::spawn(client, options, self.leader_elect, &identity, shutdown);
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
-        tokio::select! {
-            _ = term.recv() => tracing::info!("SIGTERM: shutting down"),
-            _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT: shutting down"),
-        }
+        let scheduler = rkube_scheduler::spawn(
+            client,
+            options,
+            self.leader_elect,
+            &process::identity(),
+            shutdown,
+        );
+        signals.recv().await;
         let _ = stop.send(true);
         let _ = scheduler.await;
         Ok(())

@@ -2,6 +2,7 @@
 
 use crate::controller_manager::ControllerFlags;
 use crate::datastore::DatastoreArgs;
+use crate::process::Signals;
 use clap::Args;
 use rkube_server::{Datastore, ServerConfig};
 use std::net::IpAddr;
@@ -61,12 +62,9 @@ impl ServerArgs {
         config.scheduler = !self.disable_scheduler;
         config.controllers = !self.disable_controllers;
         config.controller_options = self.controllers.options()?;
+        let mut signals = Signals::listen()?;
         let server = rkube_server::start(config).await?;
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
-        tokio::select! {
-            _ = term.recv() => tracing::info!("SIGTERM: shutting down"),
-            _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT: shutting down"),
-        }
+        signals.recv().await;
         server.shutdown().await;
         Ok(())
     }

@@ -1,9 +1,8 @@
 //! `rkube sim`: simulated nodes (KWOK-like) against any Kubernetes API server reachable
 //! through a kubeconfig. See `docs/sim.md`.
 
-use anyhow::Context;
+use crate::process::{self, Signals};
 use clap::Args;
-use kube::config::{KubeConfigOptions, Kubeconfig};
 use rkube_sim::{ControlFile, NodeResources, SimConfig};
 use std::path::PathBuf;
 use std::time::Duration;
@@ -107,29 +106,17 @@ impl SimArgs {
 
     /// Runs the simulated nodes until SIGTERM or SIGINT.
     pub async fn run(self) -> anyhow::Result<()> {
-        let _ = rustls::crypto::ring::default_provider().install_default();
-        let kubeconfig = Kubeconfig::read_from(&self.kubeconfig)
-            .with_context(|| format!("reading {}", self.kubeconfig.display()))?;
-        let config =
-            kube::Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default()).await?;
-        let client = kube::Client::try_from(config)?;
+        let client = process::client(&self.kubeconfig).await?;
         let mut control = self
             .control_file
             .clone()
             .map(|path| ControlFile::new(path, &self.fail_nodes));
         let sim = rkube_sim::start(client, self.config()).await?;
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+        let mut signals = Signals::listen()?;
         let mut tick = tokio::time::interval(Duration::from_secs(1));
         loop {
             tokio::select! {
-                _ = term.recv() => {
-                    tracing::info!("SIGTERM: shutting down");
-                    break;
-                }
-                _ = tokio::signal::ctrl_c() => {
-                    tracing::info!("SIGINT: shutting down");
-                    break;
-                }
+                _ = signals.recv() => break,
                 _ = tick.tick(), if control.is_some() => {
                     if let Some(control) = control.as_mut() {
                         control.poll(&sim)?;

@@ -325,13 +325,6 @@ async fn bind(client: kube::Client, shared: Arc<Shared>, pod: Arc<Pod>, node: St
     }
 }
 
-/// Waits for a change; never returns once the sender is gone (the value then stays as it is).
-async fn changed(rx: &mut watch::Receiver<bool>) {
-    if rx.changed().await.is_err() {
-        std::future::pending::<()>().await;
-    }
-}
-
 /// Runs the scheduler with `client` until `shutdown` turns true (or `leading` turns false for
 /// good: the caller decides; the loop only schedules while `leading` is true).
 pub async fn run(
@@ -372,8 +365,8 @@ pub async fn run(
     loop {
         while !*leading.borrow_and_update() && !*shutdown.borrow() {
             tokio::select! {
-                _ = changed(&mut leading) => {}
-                _ = changed(&mut shutdown) => {}
+                _ = rkube_leader::changed(&mut leading) => {}
+                _ = rkube_leader::changed(&mut shutdown) => {}
             }
         }
         if *shutdown.borrow() {
@@ -381,8 +374,8 @@ pub async fn run(
         }
         let next = tokio::select! {
             next = shared.queue.pop() => next,
-            _ = changed(&mut shutdown) => continue,
-            _ = changed(&mut leading) => continue,
+            _ = rkube_leader::changed(&mut shutdown) => continue,
+            _ = rkube_leader::changed(&mut leading) => continue,
         };
         let Some(queued) = next else { break };
         let generation_before = shared
@@ -452,17 +445,13 @@ pub fn spawn(
     identity: &str,
     shutdown: watch::Receiver<bool>,
 ) -> tokio::task::JoinHandle<()> {
-    let leading = if leader_elect {
-        rkube_leader::Elector::new(
-            client.clone(),
-            "kube-system",
-            "kube-scheduler",
-            identity,
-            rkube_leader::Timing::default(),
-        )
-        .spawn(shutdown.clone())
-    } else {
-        watch::channel(true).1
-    };
+    let leading = rkube_leader::leading(
+        client.clone(),
+        "kube-system",
+        "kube-scheduler",
+        identity,
+        leader_elect,
+        shutdown.clone(),
+    );
     tokio::spawn(run(client, options, leading, shutdown))
 }

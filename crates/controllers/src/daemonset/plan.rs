@@ -4,6 +4,7 @@
 //! and maxSurge, and the status.
 
 use crate::history::HASH_LABEL;
+use crate::intstr::scaled_value;
 use crate::pods;
 use k8s_openapi::api::apps::v1::{DaemonSet, DaemonSetStatus};
 use k8s_openapi::api::core::v1::{
@@ -228,25 +229,10 @@ pub struct Actions {
 
 /// Whether the DaemonSet may run two pods on a node during an update (maxSurge > 0).
 pub fn allows_surge(ds: &DaemonSet) -> bool {
-    rolling_params(ds).is_some_and(|(surge, _)| scaled_value(surge, 100, "0") > 0)
+    rolling_params(ds).is_some_and(|(surge, _)| scaled_value(surge, 100, true, "0") > 0)
 }
 
 type Params<'a> = (Option<&'a IntOrString>, Option<&'a IntOrString>);
-
-/// A count or a percentage of `total` (rounded up; the Deployment's rollout arithmetic does
-/// the same), `default` when unset; malformed values count as 0.
-pub fn scaled_value(value: Option<&IntOrString>, total: i32, default: &str) -> i32 {
-    let text = match value {
-        Some(IntOrString::Int(i)) => return *i,
-        Some(IntOrString::String(s)) => s.as_str(),
-        None => default,
-    };
-    match text.strip_suffix('%').map(str::parse::<i64>) {
-        Some(Ok(percent)) => ((percent * i64::from(total) + 99) / 100) as i32,
-        Some(Err(_)) => 0,
-        None => text.parse().unwrap_or(0),
-    }
-}
 
 fn rolling_params(ds: &DaemonSet) -> Option<Params<'_>> {
     let strategy = ds.spec.as_ref()?.update_strategy.as_ref();
@@ -355,8 +341,8 @@ pub fn budget(ds: &DaemonSet, desired: i32) -> (i32, i32) {
     let Some((surge, unavailable)) = rolling_params(ds) else {
         return (0, 0);
     };
-    let surge = scaled_value(surge, desired, "0").max(0);
-    let unavailable = scaled_value(unavailable, desired, "1").max(0);
+    let surge = scaled_value(surge, desired, true, "0").max(0);
+    let unavailable = scaled_value(unavailable, desired, true, "1").max(0);
     if desired > 0 && surge == 0 && unavailable == 0 {
         (0, 1)
     } else {

@@ -2,28 +2,8 @@
 //! against the replica count, how far the new ReplicaSet may grow, how far old ones may
 //! shrink, and proportional scaling of every ReplicaSet when a Deployment is resized mid-way.
 
+use crate::intstr::scaled_value;
 use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
-
-/// A value or percentage scaled against `total`: percentages round up or down as asked;
-/// a malformed value counts as 0.
-pub fn scaled_value(value: Option<&IntOrString>, total: i32, round_up: bool, default: &str) -> i32 {
-    let text = match value {
-        Some(IntOrString::Int(i)) => return *i,
-        Some(IntOrString::String(s)) => s.as_str(),
-        None => default,
-    };
-    let Some(percent) = text.strip_suffix('%').and_then(|p| p.parse::<i64>().ok()) else {
-        return text.parse().unwrap_or(0);
-    };
-    let product = percent * i64::from(total);
-    let value = if round_up {
-        (product + 99) / 100
-    } else {
-        product / 100
-    };
-    value as i32
-}
 
 /// Whether the Deployment replaces pods in place over time (RollingUpdate, the default).
 pub fn is_rolling(d: &Deployment) -> bool {
@@ -178,15 +158,6 @@ pub fn proportional(allowed_total: i32, sets: &[(i32, i32)], target: i32) -> Vec
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn percentages_round_as_upstream() {
-        let s = |v: &str| IntOrString::String(v.to_owned());
-        assert_eq!(scaled_value(Some(&s("25%")), 10, true, ""), 3);
-        assert_eq!(scaled_value(Some(&s("25%")), 10, false, ""), 2);
-        assert_eq!(scaled_value(Some(&IntOrString::Int(2)), 10, true, ""), 2);
-        assert_eq!(scaled_value(None, 4, true, "25%"), 1);
-    }
 
     #[test]
     fn new_set_grows_within_surge() {

@@ -96,7 +96,7 @@ pub fn max_unavailable(set: &StatefulSet) -> i32 {
         .and_then(|s| s.update_strategy.as_ref())
         .and_then(|s| s.rolling_update.as_ref())
         .and_then(|r| r.max_unavailable.as_ref());
-    crate::daemonset::plan::scaled_value(value, replicas(set), "1").max(1)
+    crate::intstr::scaled_value(value, replicas(set), true, "1").max(1)
 }
 
 fn min_ready_seconds(set: &StatefulSet) -> i32 {
