@@ -37,6 +37,13 @@ fn sub_kind(
         ),
         Subresource::Scale => ("autoscaling", "v1", "Scale", vec!["get", "patch", "update"]),
         Subresource::Binding => ("", "v1", "Binding", vec!["create"]),
+        Subresource::Token => (
+            "authentication.k8s.io",
+            "v1",
+            "TokenRequest",
+            vec!["create"],
+        ),
+        Subresource::Finalize => (info.group, info.version, info.kind, vec!["update"]),
     }
 }
 

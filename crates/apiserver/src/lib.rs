@@ -11,6 +11,7 @@ pub mod openapi;
 pub mod request;
 mod resource;
 mod respond;
+pub mod tokens;
 mod watch;
 
 use audit::{AuditEntry, AuditLog};
@@ -32,6 +33,7 @@ pub const KUBERNETES_VERSION: (&str, &str) = ("1", "33");
 pub struct ApiServer {
     storage: Storage,
     tokens: TokenFile,
+    service_accounts: Option<tokens::ServiceAccountTokens>,
     authorizer: Box<dyn Authorizer>,
     audit: Option<AuditLog>,
 }
@@ -69,12 +71,19 @@ fn now_micros() -> String {
 
 impl ApiServer {
     /// An API server over `storage`, authenticating bearer tokens from
-    /// `tokens` (client certificates are authenticated by the listener),
-    /// auditing to `audit` when given.
-    pub fn new(storage: Storage, tokens: TokenFile, audit: Option<AuditLog>) -> Arc<Self> {
+    /// `tokens` and service account tokens signed by `service_accounts` (which also serves
+    /// the TokenRequest API), auditing to `audit` when given. Client certificates are
+    /// authenticated by the listener.
+    pub fn new(
+        storage: Storage,
+        tokens: TokenFile,
+        service_accounts: Option<tokens::ServiceAccountTokens>,
+        audit: Option<AuditLog>,
+    ) -> Arc<Self> {
         Arc::new(ApiServer {
             storage,
             tokens,
+            service_accounts,
             authorizer: Box::new(AllowAuthenticated),
             audit,
         })
@@ -97,15 +106,24 @@ impl ApiServer {
             }))
     }
 
-    fn authenticate(&self, req: &axum::http::request::Parts) -> Option<UserInfo> {
+    async fn authenticate(&self, req: &axum::http::request::Parts) -> Option<UserInfo> {
         if let Some(user) = req.extensions.get::<UserInfo>() {
             return Some(user.clone());
         }
         let auth = req.headers.get(header::AUTHORIZATION)?.to_str().ok()?;
         let token = auth
             .strip_prefix("Bearer ")
-            .or_else(|| auth.strip_prefix("bearer "))?;
-        self.tokens.user(token.trim()).cloned()
+            .or_else(|| auth.strip_prefix("bearer "))?
+            .trim();
+        if let Some(user) = self.tokens.user(token) {
+            return Some(user.clone());
+        }
+        match &self.service_accounts {
+            Some(issuer) if tokens::looks_like_jwt(token) => {
+                tokens::authenticate(issuer, &self.storage, token).await
+            }
+            _ => None,
+        }
     }
 
     async fn non_resource(
@@ -134,6 +152,23 @@ impl ApiServer {
             (["api", version], _) => discovery::api_resource_list("", version),
             (["apis", group], _) => discovery::api_group(group),
             (["apis", group, version], _) => discovery::api_resource_list(group, version),
+            ([".well-known", "openid-configuration"], _) => self
+                .service_accounts
+                .as_ref()
+                .map(tokens::ServiceAccountTokens::openid_configuration),
+            (["openid", "v1", "jwks"], _) => {
+                return Ok(match &self.service_accounts {
+                    Some(issuer) => {
+                        let mut resp = respond::value(200, &issuer.jwks());
+                        resp.headers_mut().insert(
+                            header::CONTENT_TYPE,
+                            HeaderValue::from_static("application/jwk-set+json"),
+                        );
+                        resp
+                    }
+                    None => not_found_page(),
+                });
+            }
             (["openapi", "v2"], _) => {
                 let (content_type, body) = openapi::Documents::builtin().v2(accept);
                 let mut resp = respond::json(200, body);
@@ -201,7 +236,7 @@ async fn handle(State(api): State<Arc<ApiServer>>, req: Request) -> Response {
         _ => {}
     }
     let query = parse_query(parts.uri.query());
-    let user = api.authenticate(&parts);
+    let user = api.authenticate(&parts).await;
     let rr = resource_request(&parts.method, &path, &query);
     let response = match &user {
         None => respond::status(&StatusError::unauthorized("Unauthorized")),

@@ -75,6 +75,18 @@ fn subresource(
     }
 }
 
+/// Whether a subresource answers a verb: status and scale are read and written, bindings
+/// and tokens only created, finalize only replaced.
+fn serves(sub: Subresource, verb: Verb) -> bool {
+    match sub {
+        Subresource::Status | Subresource::Scale => {
+            matches!(verb, Verb::Get | Verb::Update | Verb::Patch)
+        }
+        Subresource::Binding | Subresource::Token => verb == Verb::Create,
+        Subresource::Finalize => verb == Verb::Update,
+    }
+}
+
 /// The `autoscaling/v1` Scale view of a workload.
 fn scale_view(obj: &Value) -> Value {
     let meta = &obj["metadata"];
@@ -226,6 +238,14 @@ impl ApiServer {
             return Err(not_found());
         }
         let sub = subresource(info, rr.subresource.as_deref())?;
+        if let Some(sub) = sub
+            && !serves(sub, rr.verb)
+        {
+            return Err(StatusError::method_not_supported(
+                &info.group_resource(),
+                rr.verb.as_str(),
+            ));
+        }
         let output = negotiate::choose_output(header(headers, "accept"))?;
         let output = if matches!(output, Output::Discovery(_)) {
             Output::Json
@@ -314,6 +334,22 @@ impl ApiServer {
                         "kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201
                     }),
                 ))
+            }
+            (Verb::Create, Some(Subresource::Token)) => {
+                let Some(tokens) = &self.service_accounts else {
+                    return Err(not_found());
+                };
+                let request = negotiate::decode_body(content_type, &body)?;
+                let answer = crate::tokens::create_token(
+                    tokens,
+                    storage,
+                    ns.unwrap_or("default"),
+                    name.unwrap_or(""),
+                    request,
+                    dry_run(query)?,
+                )
+                .await?;
+                Ok(respond::value(201, &answer))
             }
             (Verb::Create, _) => {
                 let obj = negotiate::decode_body(content_type, &body)?;

@@ -316,18 +316,9 @@ impl Namespaces {
         done.spec.get_or_insert_with(Default::default).finalizers = Some(finalizers);
         let pp = PostParams::default();
         match api.replace_subresource("finalize", &name, &pp, &done).await {
-            Ok(_) => Ok(()),
-            Err(err) if api_code(&err) == Some(404) => {
-                if api.get_opt(&name).await?.is_none() {
-                    return Ok(());
-                }
-                tracing::debug!(namespace = %name, "namespaces/finalize not served; updating the namespace");
-                match api.replace(&name, &pp, &done).await {
-                    Err(err) if api_code(&err) == Some(404) => Ok(()),
-                    other => other.map(|_| ()),
-                }
-            }
-            Err(err) => Err(err),
+            // Gone already: someone else finished it.
+            Err(err) if api_code(&err) == Some(404) => Ok(()),
+            other => other.map(|_| ()),
         }
     }
 }

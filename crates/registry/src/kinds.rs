@@ -10,6 +10,10 @@ pub enum Subresource {
     Scale,
     /// `pods/binding`: assigns a pod to a node.
     Binding,
+    /// `serviceaccounts/token`: issues a token for the service account (TokenRequest).
+    Token,
+    /// `namespaces/finalize`: writes a namespace's `spec.finalizers`, nothing else.
+    Finalize,
 }
 
 impl Subresource {
@@ -19,6 +23,8 @@ impl Subresource {
             Subresource::Status => "status",
             Subresource::Scale => "scale",
             Subresource::Binding => "binding",
+            Subresource::Token => "token",
+            Subresource::Finalize => "finalize",
         }
     }
 }
@@ -104,7 +110,7 @@ impl ResourceInfo {
     }
 }
 
-use Subresource::{Binding, Scale, Status};
+use Subresource::{Binding, Finalize, Scale, Status, Token};
 
 macro_rules! kind {
     ($group:expr, $version:expr, $kind:expr, $plural:expr, $singular:expr, namespaced: $ns:expr,
@@ -125,14 +131,14 @@ macro_rules! kind {
 
 /// Every built-in resource rkube serves, in discovery order.
 pub static BUILTIN: &[ResourceInfo] = &[
-    kind!("", "v1", "Namespace", "namespaces", "namespace", namespaced: false, short: ["ns"], categories: [], sub: [Status]),
+    kind!("", "v1", "Namespace", "namespaces", "namespace", namespaced: false, short: ["ns"], categories: [], sub: [Status, Finalize]),
     kind!("", "v1", "Pod", "pods", "pod", namespaced: true, short: ["po"], categories: ["all"], sub: [Status, Binding]),
     kind!("", "v1", "Service", "services", "service", namespaced: true, short: ["svc"], categories: ["all"], sub: [Status]),
     kind!("", "v1", "Endpoints", "endpoints", "endpoints", namespaced: true, short: ["ep"], categories: [], sub: []),
     kind!("", "v1", "Node", "nodes", "node", namespaced: false, short: ["no"], categories: [], sub: [Status]),
     kind!("", "v1", "ConfigMap", "configmaps", "configmap", namespaced: true, short: ["cm"], categories: [], sub: []),
     kind!("", "v1", "Secret", "secrets", "secret", namespaced: true, short: [], categories: [], sub: []),
-    kind!("", "v1", "ServiceAccount", "serviceaccounts", "serviceaccount", namespaced: true, short: ["sa"], categories: [], sub: []),
+    kind!("", "v1", "ServiceAccount", "serviceaccounts", "serviceaccount", namespaced: true, short: ["sa"], categories: [], sub: [Token]),
     kind!("", "v1", "Event", "events", "event", namespaced: true, short: ["ev"], categories: [], sub: []),
     kind!("", "v1", "PersistentVolume", "persistentvolumes", "persistentvolume", namespaced: false, short: ["pv"], categories: [], sub: [Status]),
     kind!("", "v1", "PersistentVolumeClaim", "persistentvolumeclaims", "persistentvolumeclaim", namespaced: true, short: ["pvc"], categories: [], sub: [Status]),

@@ -28,6 +28,12 @@ pub struct ServerArgs {
     /// Append an audit log (JSON lines) of every request here.
     #[arg(long)]
     audit_log_path: Option<PathBuf>,
+    /// The issuer (`iss`) of service account tokens.
+    #[arg(long, default_value = rkube_server::DEFAULT_SERVICE_ACCOUNT_ISSUER)]
+    service_account_issuer: String,
+    /// Audiences the API accepts tokens for (default: the issuer).
+    #[arg(long, value_delimiter = ',')]
+    api_audiences: Vec<String>,
     /// The Services' cluster IP range.
     #[arg(long, default_value = "10.43.0.0/16")]
     service_cidr: String,
@@ -58,6 +64,8 @@ impl ServerArgs {
         config.token_auth_file = self.token_auth_file;
         config.audit_log_path = self.audit_log_path;
         config.service_cidr = self.service_cidr;
+        config.service_account_issuer = self.service_account_issuer;
+        config.api_audiences = self.api_audiences;
         config.tls_san = self.tls_san;
         config.scheduler = !self.disable_scheduler;
         config.controllers = !self.disable_controllers;

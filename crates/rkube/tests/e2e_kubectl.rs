@@ -543,27 +543,86 @@ fn imperative_creates(k: &Kubectl) {
     );
 }
 
-fn unauthenticated_gets_401(server: &ServerProcess, binary: &str, dir: &Path) {
-    // A kubeconfig that trusts the cluster CA but carries a token the server does not know
-    // (with no credentials at all kubectl would prompt for a password; the integration tests
-    // cover requests without any credentials).
+/// A kubeconfig that trusts the cluster CA and presents only `token`.
+fn token_kubeconfig(server: &ServerProcess, dir: &Path, name: &str, token: &str) -> PathBuf {
     let ca = server.data_dir().join("tls/ca.crt");
     let config = format!(
         "apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster:\n    server: {}\n    certificate-authority: {}\n\
-         contexts:\n- name: c\n  context:\n    cluster: c\n    user: nobody\ncurrent-context: c\nusers:\n- name: nobody\n  user:\n    token: not-a-known-token\n",
+         contexts:\n- name: c\n  context:\n    cluster: c\n    user: u\ncurrent-context: c\nusers:\n- name: u\n  user:\n    token: {token}\n",
         server.url(),
         ca.display()
     );
-    let path = dir.join("anonymous.kubeconfig");
+    let path = dir.join(format!("{name}.kubeconfig"));
     std::fs::write(&path, config).unwrap();
+    path
+}
+
+/// `kubectl get pods` with only a token: its stdout, or its stderr on failure.
+fn get_pods_with_token(
+    server: &ServerProcess,
+    binary: &str,
+    dir: &Path,
+    token: &str,
+) -> Result<String, String> {
     let out = Command::new(binary)
-        .env("KUBECONFIG", &path)
+        .env("KUBECONFIG", token_kubeconfig(server, dir, "token", token))
         .env("HOME", dir)
-        .args(["get", "ns"])
+        .args(["get", "pods", "-n", "default"])
         .output()
         .unwrap();
+    if out.status.success() {
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    } else {
+        Err(String::from_utf8_lossy(&out.stderr).into_owned())
+    }
+}
+
+fn unauthenticated_gets_401(server: &ServerProcess, binary: &str, dir: &Path) {
+    // A token the server does not know (with no credentials at all kubectl would prompt for
+    // a password; the integration tests cover requests without any credentials).
+    let err = get_pods_with_token(server, binary, dir, "not-a-known-token").unwrap_err();
+    assert!(err.contains("Unauthorized"), "{err}");
+}
+
+/// `kubectl create token` issues a service account token that kubectl can then use, until
+/// the service account is deleted.
+fn service_account_tokens(k: &Kubectl, server: &ServerProcess) {
+    k.ok(&["create", "serviceaccount", "robot", "-n", "default"]);
+    let create_token = |duration: &str| {
+        k.run(&[
+            "create",
+            "token",
+            "robot",
+            "-n",
+            "default",
+            "--duration",
+            duration,
+        ])
+    };
+    let out = create_token("15m");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let token = String::from_utf8_lossy(&out.stdout).into_owned();
+    let token = token.trim();
+    assert_eq!(token.split('.').count(), 3, "a JWT: {token}");
+    get_pods_with_token(server, k.binary, &k.dir, token).expect("the token authenticates");
+    let out = create_token("1m");
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("may not specify a duration less than 10 minutes"),
+        "{err}"
+    );
+    let err = k.fails(&["create", "token", "nobody", "-n", "default"]);
+    assert!(
+        err.contains("serviceaccounts \"nobody\" not found"),
+        "{err}"
+    );
+    k.ok(&["delete", "serviceaccount", "robot", "-n", "default"]);
+    let err = get_pods_with_token(server, k.binary, &k.dir, token).unwrap_err();
     assert!(err.contains("Unauthorized"), "{err}");
 }
 
@@ -583,6 +642,7 @@ fn kubectl_1_33_on_the_embedded_store() {
     journey(&k);
     imperative_creates(&k);
     unauthenticated_gets_401(&server, KUBECTL_133, dir.path());
+    service_account_tokens(&k, &server);
     assert!(
         server.terminate(),
         "SIGTERM ends the server cleanly:\n{}",
@@ -622,6 +682,7 @@ fn kubectl_1_27_on_the_embedded_store() {
     journey(&k);
     imperative_creates(&k);
     unauthenticated_gets_401(&server, KUBECTL_127, dir.path());
+    service_account_tokens(&k, &server);
 }
 
 #[tokio::test]

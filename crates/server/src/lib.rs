@@ -10,6 +10,7 @@ use anyhow::{Context, Result};
 use rkube_apiserver::ApiServer;
 use rkube_apiserver::audit::AuditLog;
 use rkube_apiserver::auth::TokenFile;
+use rkube_apiserver::tokens::ServiceAccountTokens;
 use rkube_registry::Storage;
 use rkube_registry::alloc::Allocator;
 use rkube_store::etcd::{EtcdConfig, EtcdStore};
@@ -22,6 +23,7 @@ use std::time::Instant;
 use tokio::sync::watch;
 
 pub use pki::Pki;
+pub use rkube_apiserver::tokens::DEFAULT_ISSUER as DEFAULT_SERVICE_ACCOUNT_ISSUER;
 
 /// Where the cluster's objects are kept.
 #[derive(Clone, Debug)]
@@ -49,6 +51,10 @@ pub struct ServerConfig {
     pub token_auth_file: Option<PathBuf>,
     /// Where to append the audit log.
     pub audit_log_path: Option<PathBuf>,
+    /// The `iss` of service account tokens.
+    pub service_account_issuer: String,
+    /// The audiences the API accepts tokens for (the issuer when empty).
+    pub api_audiences: Vec<String>,
     /// The Services' cluster IP range.
     pub service_cidr: String,
     /// Extra names and addresses for the serving certificate.
@@ -73,6 +79,8 @@ impl ServerConfig {
             write_kubeconfig: None,
             token_auth_file: None,
             audit_log_path: None,
+            service_account_issuer: DEFAULT_SERVICE_ACCOUNT_ISSUER.to_owned(),
+            api_audiences: Vec::new(),
             service_cidr: "10.43.0.0/16".to_owned(),
             tls_san: Vec::new(),
             scheduler: true,
@@ -165,7 +173,12 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer> {
         Some(path) => Some(AuditLog::open(path).await?),
         None => None,
     };
-    let api = ApiServer::new(storage, tokens, audit);
+    let service_accounts = ServiceAccountTokens::new(
+        &pki.service_account_key_der()?,
+        &config.service_account_issuer,
+        config.api_audiences.clone(),
+    )?;
+    let api = ApiServer::new(storage, tokens, Some(service_accounts), audit);
     let listener = tokio::net::TcpListener::bind((config.bind_address, config.https_port))
         .await
         .with_context(|| format!("listening on {}:{}", config.bind_address, config.https_port))?;

@@ -27,6 +27,8 @@ pub struct Pki {
     pub serving: CertFiles,
     /// The admin client certificate (CN system:admin, O system:masters).
     pub admin: CertFiles,
+    /// The P-256 private key (PKCS#8 PEM) that signs service account tokens.
+    pub service_account_key: PathBuf,
 }
 
 fn files(dir: &Path, name: &str) -> CertFiles {
@@ -78,6 +80,7 @@ impl Pki {
             ca: files(dir, "ca"),
             serving: files(dir, "serving"),
             admin: files(dir, "admin"),
+            service_account_key: dir.join("service-account.key"),
         };
         let ca_key = if pki.ca.cert.exists() && pki.ca.key.exists() {
             KeyPair::from_pem(&std::fs::read_to_string(&pki.ca.key)?)
@@ -134,7 +137,27 @@ impl Pki {
             write_private(&pki.admin.key, &key.serialize_pem())?;
             std::fs::write(&pki.admin.cert, cert.pem())?;
         }
+        if !pki.service_account_key.exists() {
+            write_private(
+                &pki.service_account_key,
+                &KeyPair::generate()?.serialize_pem(),
+            )?;
+        }
         Ok(pki)
+    }
+
+    /// The service account signing key in PKCS#8 DER.
+    pub fn service_account_key_der(&self) -> Result<Vec<u8>> {
+        let pem = std::fs::read_to_string(&self.service_account_key)
+            .with_context(|| format!("reading {}", self.service_account_key.display()))?;
+        Ok(KeyPair::from_pem(&pem)
+            .with_context(|| {
+                format!(
+                    "{} is not a private key",
+                    self.service_account_key.display()
+                )
+            })?
+            .serialize_der())
     }
 
     /// Signs a client certificate for `user` in `groups` (for tests and

@@ -76,7 +76,13 @@ fn build_document(group: &str, version: &str) -> Value {
                     Some(("autoscaling/v1", "autoscaling", "v1", "Scale"))
                 }
                 rkube_registry::Subresource::Binding => Some(("v1", "", "v1", "Binding")),
-                rkube_registry::Subresource::Status => None,
+                rkube_registry::Subresource::Token => Some((
+                    "authentication.k8s.io/v1",
+                    "authentication.k8s.io",
+                    "v1",
+                    "TokenRequest",
+                )),
+                rkube_registry::Subresource::Status | rkube_registry::Subresource::Finalize => None,
             };
             if let Some((av, g, v, k)) = extra
                 && let Some(m) = message(av, k)

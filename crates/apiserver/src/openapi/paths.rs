@@ -183,11 +183,34 @@ pub fn resource_paths(info: &ResourceInfo, def: &str, list_def: &str) -> Vec<(St
                 "io.k8s.api.core.v1.Binding".to_owned(),
                 "Binding",
             ),
+            Subresource::Token => (
+                Gvk {
+                    group: "authentication.k8s.io",
+                    version: "v1",
+                    kind: "TokenRequest",
+                },
+                "io.k8s.api.authentication.v1.TokenRequest".to_owned(),
+                "Token",
+            ),
+            Subresource::Finalize => (
+                Gvk {
+                    group: info.group,
+                    version: info.version,
+                    kind: info.kind,
+                },
+                def.to_owned(),
+                "Finalize",
+            ),
         };
         let path = format!("{item}/{}", sub.name());
-        let value = if *sub == Subresource::Binding {
+        let value = if matches!(sub, Subresource::Binding | Subresource::Token) {
             json!({
                 "post": operation("post", &id("create", suffix), &sub_gvk, write_params(false), Some(&sub_def), &sub_def),
+                "parameters": item_params,
+            })
+        } else if *sub == Subresource::Finalize {
+            json!({
+                "put": operation("put", &id("replace", suffix), &sub_gvk, write_params(false), Some(&sub_def), &sub_def),
                 "parameters": item_params,
             })
         } else {

@@ -68,7 +68,7 @@ fn operations(info: &ResourceInfo) -> Vec<Op> {
         let (sub_gvk, suffix) = match sub {
             Subresource::Status => (gvk, "Status"),
             Subresource::Scale => (("autoscaling", "v1", "Scale"), "Scale"),
-            Subresource::Binding => continue,
+            Subresource::Binding | Subresource::Token | Subresource::Finalize => continue,
         };
         let path = format!("{item}/{}", sub.name());
         ops.push(Op {

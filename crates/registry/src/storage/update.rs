@@ -195,8 +195,31 @@ fn merge_update(info: &ResourceInfo, new: Value, old: &Value, sub: Option<Subres
             }
             merged
         }
+        Some(Subresource::Finalize) => {
+            let mut merged = old.clone();
+            merged["spec"]["finalizers"] = new
+                .pointer("/spec/finalizers")
+                .cloned()
+                .unwrap_or_else(|| Value::Array(Vec::new()));
+            merged
+        }
         _ => {
             let mut merged = new;
+            if info.has(Subresource::Finalize)
+                && merged.is_object()
+                && merged.get("spec").is_none_or(Value::is_null)
+            {
+                merged["spec"] = Value::Object(Default::default());
+            }
+            if info.has(Subresource::Finalize)
+                && let Some(spec) = merged.get_mut("spec").and_then(Value::as_object_mut)
+            {
+                // Only the finalize subresource changes a namespace's finalizers.
+                match old.pointer("/spec/finalizers") {
+                    Some(finalizers) => spec.insert("finalizers".into(), finalizers.clone()),
+                    None => spec.remove("finalizers"),
+                };
+            }
             if info.has(Subresource::Status)
                 && let Some(map) = merged.as_object_mut()
             {

@@ -1,37 +1,9 @@
 //! Bad input and missing credentials get upstream's errors, and the server keeps serving.
 
-use crate::{Cluster, api_error};
+use crate::{Cluster, api_error, raw};
 use k8s_openapi::api::core::v1::{ConfigMap, Pod};
 use kube::api::{Api, PostParams};
 use serde_json::json;
-
-/// Sends a raw request and returns the status code and the body as JSON (or text).
-async fn raw(
-    client: &kube::Client,
-    method: &str,
-    path: &str,
-    content_type: &str,
-    body: Vec<u8>,
-) -> (u16, serde_json::Value) {
-    let req = http::Request::builder()
-        .method(method)
-        .uri(path)
-        .header("content-type", content_type)
-        .body(body)
-        .unwrap();
-    let resp = client
-        .send(req.map(kube::client::Body::from))
-        .await
-        .unwrap();
-    let code = resp.status().as_u16();
-    let bytes = http_body_util::BodyExt::collect(resp.into_body())
-        .await
-        .unwrap()
-        .to_bytes();
-    let body =
-        serde_json::from_slice(&bytes).unwrap_or_else(|_| json!(String::from_utf8_lossy(&bytes)));
-    (code, body)
-}
 
 #[tokio::test]
 async fn invalid_objects_get_422_with_field_paths() {
@@ -171,19 +143,12 @@ async fn strict_field_validation_names_unknown_fields() {
 #[tokio::test]
 async fn requests_without_credentials_get_401_and_tokens_authenticate() {
     let c = Cluster::start().await;
-    let ca = std::fs::read_to_string(c.dir().join("data/tls/ca.crt")).unwrap();
-    let url: http::Uri = format!("https://127.0.0.1:{}", c.server.addr.port())
-        .parse()
-        .unwrap();
-    let mut config = kube::Config::new(url);
-    config.root_cert = Some(vec![pem_to_der(&ca)]);
-    let anonymous = kube::Client::try_from(config.clone()).unwrap();
+    let anonymous = c.client_with_token(None);
     let cms: Api<ConfigMap> = Api::namespaced(anonymous, "default");
     let err = api_error(cms.list(&Default::default()).await);
     assert_eq!(err.code, 401);
 
-    config.auth_info.token = Some("s3cret-token".to_owned().into());
-    let alice = kube::Client::try_from(config).unwrap();
+    let alice = c.client_with_token(Some("s3cret-token"));
     let cms: Api<ConfigMap> = Api::namespaced(alice, "default");
     cms.list(&Default::default()).await.unwrap();
 
@@ -209,12 +174,4 @@ async fn requests_without_credentials_get_401_and_tokens_authenticate() {
     assert_eq!(alice_event["objectRef"]["namespace"], "default");
     assert_eq!(alice_event["responseStatus"]["code"], 200);
     c.server.shutdown().await;
-}
-
-fn pem_to_der(pem: &str) -> Vec<u8> {
-    use base64::Engine;
-    let body: String = pem.lines().filter(|l| !l.starts_with("-----")).collect();
-    base64::engine::general_purpose::STANDARD
-        .decode(body)
-        .unwrap()
 }

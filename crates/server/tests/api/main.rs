@@ -5,10 +5,12 @@ mod crud;
 mod errors;
 mod leader;
 mod scheduling;
+mod tokens;
 mod watch;
 
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use rkube_server::{RunningServer, ServerConfig};
+use serde_json::json;
 use tempfile::TempDir;
 
 /// A running server on 127.0.0.1 with its data directory.
@@ -46,6 +48,18 @@ impl Cluster {
     pub fn dir(&self) -> &std::path::Path {
         self._dir.path()
     }
+
+    /// A client that trusts the cluster CA and presents `token` (or no credentials).
+    pub fn client_with_token(&self, token: Option<&str>) -> kube::Client {
+        let ca = std::fs::read_to_string(self.dir().join("data/tls/ca.crt")).unwrap();
+        let url: http::Uri = format!("https://127.0.0.1:{}", self.server.addr.port())
+            .parse()
+            .unwrap();
+        let mut config = kube::Config::new(url);
+        config.root_cert = Some(vec![pem_to_der(&ca)]);
+        config.auth_info.token = token.map(|t| t.to_owned().into());
+        kube::Client::try_from(config).unwrap()
+    }
 }
 
 /// A client from a kubeconfig file.
@@ -63,4 +77,41 @@ pub fn api_error<T: std::fmt::Debug>(result: Result<T, kube::Error>) -> kube::co
         Err(kube::Error::Api(status)) => *status,
         other => panic!("expected an API error, got {other:?}"),
     }
+}
+
+/// Sends a raw request and returns the status code and the body as JSON (or text).
+pub async fn raw(
+    client: &kube::Client,
+    method: &str,
+    path: &str,
+    content_type: &str,
+    body: Vec<u8>,
+) -> (u16, serde_json::Value) {
+    let req = http::Request::builder()
+        .method(method)
+        .uri(path)
+        .header("content-type", content_type)
+        .body(body)
+        .unwrap();
+    let resp = client
+        .send(req.map(kube::client::Body::from))
+        .await
+        .unwrap();
+    let code = resp.status().as_u16();
+    let bytes = http_body_util::BodyExt::collect(resp.into_body())
+        .await
+        .unwrap()
+        .to_bytes();
+    let body =
+        serde_json::from_slice(&bytes).unwrap_or_else(|_| json!(String::from_utf8_lossy(&bytes)));
+    (code, body)
+}
+
+/// The DER bytes of a PEM certificate.
+fn pem_to_der(pem: &str) -> Vec<u8> {
+    use base64::Engine;
+    let body: String = pem.lines().filter(|l| !l.starts_with("-----")).collect();
+    base64::engine::general_purpose::STANDARD
+        .decode(body)
+        .unwrap()
 }
