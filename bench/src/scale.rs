@@ -61,22 +61,6 @@ fn deployment(i: u32, replicas: u32) -> Deployment {
     .unwrap_or_default()
 }
 
-/// CPU seconds (user + system) a process has used, from `/proc/<pid>/stat`.
-fn cpu_seconds(pid: u32) -> anyhow::Result<f64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
-    // Fields after the command name (which may hold spaces) start at ") ".
-    let rest = stat.rsplit_once(") ").map(|(_, r)| r).unwrap_or("");
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    let ticks = |i: usize| {
-        fields
-            .get(i)
-            .and_then(|v| v.parse::<f64>().ok())
-            .unwrap_or(0.0)
-    };
-    // utime and stime are fields 14 and 15 of stat, 12 and 13 after the name; 100 ticks/s.
-    Ok((ticks(11) + ticks(12)) / 100.0)
-}
-
 fn dir_size(path: &Path) -> u64 {
     let Ok(entries) = std::fs::read_dir(path) else {
         return 0;
@@ -226,7 +210,7 @@ pub async fn run(args: ScaleArgs) -> anyhow::Result<()> {
         "creating {deployments} Deployments of {} replicas ({total} pods, {} per node)…",
         args.replicas_per_deployment, args.pods_per_node
     );
-    let cpu_before = cpu_seconds(pid)?;
+    let cpu_before = server::cpu_seconds(pid)?;
     let started = Instant::now();
     let mut creators = Vec::new();
     for w in 0..8u32 {
@@ -250,7 +234,7 @@ pub async fn run(args: ScaleArgs) -> anyhow::Result<()> {
     let all_running = finished.duration_since(started);
     done.store(true, Ordering::Relaxed);
     let mut probes = prober.await?;
-    let cpu = cpu_seconds(pid)? - cpu_before;
+    let cpu = server::cpu_seconds(pid)? - cpu_before;
     let peak = server::peak_rss_bytes(pid)?;
     let rss_end = server::rss_bytes(pid)?;
     let store = dir_size(&data.join("db"));

@@ -3,12 +3,16 @@
 //! from 64 clients; measured: pods/s from the first create until every pod has a node,
 //! per-pod latency from create acknowledgement to the binding seen by a watch, the spread of
 //! pods over nodes, and the server's RSS.
+//!
+//! With `--backlog` the server runs without a scheduler; the pods are created first and left
+//! pending, then `rkube scheduler --kubeconfig` starts as its own process (as upstream's
+//! kube-scheduler was measured): pods/s from its start until every pod is bound, and its RSS.
 
 use crate::api::{load, server};
 use crate::stats::Latencies;
 use anyhow::Context;
 use k8s_openapi::api::core::v1::{Node, Pod};
-use kube::api::{Api, PostParams, WatchEvent, WatchParams};
+use kube::api::{Api, Patch, PatchParams, PostParams, WatchEvent, WatchParams};
 use rkube_testkit::ServerProcess;
 use serde_json::json;
 use std::collections::HashMap;
@@ -29,6 +33,21 @@ pub struct SchedulerArgs {
     /// The `rkube` binary to start; by default the one next to this one.
     #[arg(long)]
     binary: Option<PathBuf>,
+    /// Create every pod first, then start a standalone scheduler on the backlog.
+    #[arg(long)]
+    backlog: bool,
+}
+
+/// A standalone `rkube scheduler`, stopped (by its PID) when dropped.
+struct SchedulerProcess(std::process::Child);
+
+impl Drop for SchedulerProcess {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("kill")
+            .args(["-TERM", &self.0.id().to_string()])
+            .status();
+        let _ = self.0.wait();
+    }
 }
 
 fn node(i: usize) -> Node {
@@ -64,9 +83,16 @@ pub async fn run(args: SchedulerArgs) -> anyhow::Result<()> {
     };
     let dir = tempfile::tempdir()?;
     let data = dir.path().join("data");
-    let server = tokio::task::spawn_blocking(move || ServerProcess::start(&binary, &data, &[]))
-        .await?
-        .context("starting rkube server")?;
+    let server_binary = binary.clone();
+    let flags: &'static [&'static str] = if args.backlog {
+        &["--disable-scheduler"]
+    } else {
+        &[]
+    };
+    let server =
+        tokio::task::spawn_blocking(move || ServerProcess::start(&server_binary, &data, flags))
+            .await?
+            .context("starting rkube server")?;
     let config = load::config(server.kubeconfig()).await?;
     let admin = load::client(&config)?;
 
@@ -79,12 +105,15 @@ pub async fn run(args: SchedulerArgs) -> anyhow::Result<()> {
         tasks.push(tokio::spawn(async move {
             for i in (w..count).step_by(16) {
                 let n = node(i);
-                let created = nodes.create(&PostParams::default(), &n).await?;
-                let mut with_status = created;
-                with_status.status = n.status;
-                let name = with_status.metadata.name.clone().unwrap_or_default();
+                nodes.create(&PostParams::default(), &n).await?;
+                // A patch: the node controllers may write to the node meanwhile.
+                let name = n.metadata.name.clone().unwrap_or_default();
                 nodes
-                    .replace_status(&name, &PostParams::default(), &with_status)
+                    .patch_status(
+                        &name,
+                        &PatchParams::default(),
+                        &Patch::Merge(json!({"status": n.status})),
+                    )
                     .await?;
             }
             anyhow::Ok(())
@@ -135,7 +164,7 @@ pub async fn run(args: SchedulerArgs) -> anyhow::Result<()> {
     };
 
     println!("creating {total} pods from 64 clients…");
-    let started = Instant::now();
+    let mut started = Instant::now();
     let mut creators = Vec::new();
     for w in 0..64 {
         let pods = Api::<Pod>::namespaced(load::client(&config)?, "default");
@@ -156,6 +185,26 @@ pub async fn run(args: SchedulerArgs) -> anyhow::Result<()> {
         c.await??;
     }
     let created_in = started.elapsed();
+    let server_cpu_before = server::cpu_seconds(server.pid())?;
+    let scheduler = if args.backlog {
+        println!("starting rkube scheduler on the backlog of {total} pods…");
+        started = Instant::now();
+        if let Ok(mut m) = acked.lock() {
+            m.values_mut().for_each(|t| *t = started);
+        }
+        Some(SchedulerProcess(
+            std::process::Command::new(&binary)
+                .arg("scheduler")
+                .arg("--kubeconfig")
+                .arg(server.kubeconfig())
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .spawn()
+                .context("starting rkube scheduler")?,
+        ))
+    } else {
+        None
+    };
     let (bound, mut latencies, finished) = tokio::time::timeout(Duration::from_secs(600), watcher)
         .await
         .context("every pod bound within 10 minutes")??;
@@ -171,27 +220,54 @@ pub async fn run(args: SchedulerArgs) -> anyhow::Result<()> {
     } else {
         per_node.values().min().copied().unwrap_or(0)
     };
-    println!(
-        "| rkube scheduler in rkube server ({} nodes, {} pods) | value |",
-        args.nodes, total
-    );
+    let server_cpu = server::cpu_seconds(server.pid())? - server_cpu_before;
+    let scheduler_cpu = match &scheduler {
+        Some(p) => server::cpu_seconds(p.0.id())?,
+        None => 0.0,
+    };
+    let scheduler_rss = match &scheduler {
+        Some(p) => format!(" / scheduler {} MiB", server::rss_bytes(p.0.id())? >> 20),
+        None => String::new(),
+    };
+    drop(scheduler);
+    let (title, from, latency) = if args.backlog {
+        (
+            "standalone rkube scheduler on a backlog",
+            "scheduler start → every pod bound",
+            "scheduler start → binding seen by a watch (p50 / p99)",
+        )
+    } else {
+        (
+            "rkube scheduler in rkube server",
+            "first create → every pod bound",
+            "create ack → binding seen by a watch (p50 / p99)",
+        )
+    };
+    println!("| {title} ({} nodes, {} pods) | value |", args.nodes, total);
     println!("|---|---|");
     println!(
         "| pods created from 64 clients in | {:.2} s |",
         created_in.as_secs_f64()
     );
     println!(
-        "| first create → every pod bound | {:.2} s ({:.0} pods/s) |",
+        "| {from} | {:.2} s ({:.0} pods/s) |",
         elapsed.as_secs_f64(),
         total as f64 / elapsed.as_secs_f64()
     );
-    println!(
-        "| create ack → binding seen by a watch (p50 / p99) | {} |",
-        latencies.p50_p99()
-    );
+    println!("| {latency} | {} |", latencies.p50_p99());
     println!("| pods per node (min / max; capacity 110) | {min} / {max} |");
+    if args.backlog {
+        println!(
+            "| CPU while scheduling: server / scheduler | {server_cpu:.1} / {scheduler_cpu:.1} s |"
+        );
+    }
     println!(
-        "| server RSS with the nodes / after all pods | {} / {} MiB |",
+        "| RSS: server with the nodes / after all pods{} | {} / {} MiB{scheduler_rss} |",
+        if scheduler_rss.is_empty() {
+            ""
+        } else {
+            " / scheduler"
+        },
         rss_before >> 20,
         rss_after >> 20
     );

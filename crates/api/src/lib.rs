@@ -4,6 +4,7 @@
 pub mod field;
 pub mod gvk;
 pub mod labels;
+pub mod meta;
 pub mod selector;
 pub mod status;
 pub mod time;

@@ -3,6 +3,7 @@
 //! is written, so the next pods see the resources it takes. An assumed pod is confirmed when
 //! the watch shows it bound, and forgotten if its binding fails or never shows up.
 
+use crate::framework::labels::Labels;
 use crate::framework::{NodeInfo, PodInfo, Snapshot};
 use k8s_openapi::api::core::v1::{Node, Pod};
 use std::collections::HashMap;
@@ -32,6 +33,8 @@ pub struct Cache {
     waiting: HashMap<String, Vec<Arc<PodInfo>>>,
     /// Bumped on every change; lets callers tell whether the cluster changed.
     generation: u64,
+    /// Every namespace's labels (for affinity terms with namespace selectors).
+    namespace_labels: Arc<HashMap<String, Labels>>,
 }
 
 fn uid(pod: &Pod) -> String {
@@ -230,6 +233,26 @@ impl Cache {
             .get_or_insert_with(|| Arc::new(self.index.clone()))
             .clone();
         Snapshot::with_index(self.nodes.clone(), index)
+            .with_shared_namespace_labels(self.namespace_labels.clone())
+    }
+
+    /// Records a namespace's labels; a change may let pods with namespace-selecting
+    /// affinity terms fit. Returns whether anything changed.
+    pub fn set_namespace_labels(&mut self, namespace: &str, labels: Labels) -> bool {
+        if self.namespace_labels.get(namespace) == Some(&labels) {
+            return false;
+        }
+        self.generation += 1;
+        Arc::make_mut(&mut self.namespace_labels).insert(namespace.to_owned(), labels);
+        true
+    }
+
+    /// Forgets a deleted namespace.
+    pub fn remove_namespace(&mut self, namespace: &str) {
+        if self.namespace_labels.contains_key(namespace) {
+            self.generation += 1;
+            Arc::make_mut(&mut self.namespace_labels).remove(namespace);
+        }
     }
 
     /// The pod info of a known pod.

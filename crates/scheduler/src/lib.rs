@@ -4,6 +4,7 @@
 pub mod cache;
 pub mod config;
 pub mod framework;
+pub mod listers;
 pub mod plugins;
 pub mod preemption;
 pub mod queue;

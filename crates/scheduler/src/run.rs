@@ -14,6 +14,7 @@ use kube::runtime::watcher::{self, Event as WatchEvent};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::{Semaphore, watch};
+use tokio::task::JoinHandle;
 use tokio_stream::StreamExt;
 
 /// The default scheduler name pods ask for.
@@ -333,10 +334,14 @@ pub async fn run(
     mut leading: watch::Receiver<bool>,
     mut shutdown: watch::Receiver<bool>,
 ) {
+    let mut watches = Vec::new();
+    let owners = crate::listers::Owners::spawn(&client, &mut watches).await;
     let shared = Arc::new(Shared {
         queue: SchedulingQueue::new(),
         cache: Arc::new(Mutex::new(Cache::new())),
+        owners: Some(owners),
     });
+    watches.push(crate::listers::watch_namespaces(&client, shared.clone()));
     let pods = tokio::spawn(watch_pods(
         client.clone(),
         shared.clone(),
@@ -361,6 +366,12 @@ pub async fn run(
         options.profile.clone(),
         options.percentage_of_nodes_to_score,
     );
+    if let Some(owners) = &shared.owners {
+        tokio::select! {
+            _ = owners.ready() => {}
+            _ = rkube_leader::changed(&mut shutdown) => {}
+        }
+    }
     tracing::info!(scheduler = %options.scheduler_name, "scheduler started");
     loop {
         while !*leading.borrow_and_update() && !*shutdown.borrow() {
@@ -434,6 +445,7 @@ pub async fn run(
     pods.abort();
     nodes.abort();
     expiry.abort();
+    watches.iter().for_each(JoinHandle::abort);
 }
 
 /// Starts the scheduler in the background: with leader election through the Lease

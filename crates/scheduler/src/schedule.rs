@@ -159,6 +159,9 @@ pub struct Shared {
     pub queue: Arc<SchedulingQueue>,
     /// The node cache.
     pub cache: Arc<Mutex<Cache>>,
+    /// Services and controllers, for pods' default spreading selectors (none in tests that
+    /// drive cycles without an API).
+    pub owners: Option<crate::listers::Owners>,
 }
 
 /// Runs one cycle for a popped pod, under the cache lock; returns the decision and whether the
@@ -168,7 +171,11 @@ pub fn cycle(
     shared: &Shared,
     queued: &QueuedPod,
 ) -> (Decision, Option<Arc<PodInfo>>) {
-    let info = Arc::new(PodInfo::new(queued.pod.clone()));
+    let mut info = PodInfo::new(queued.pod.clone());
+    if let Some(owners) = &shared.owners {
+        info.default_spread_selector = owners.default_selector(&queued.pod);
+    }
+    let info = Arc::new(info);
     let mut cache = shared
         .cache
         .lock()

@@ -400,8 +400,8 @@ pub struct Snapshot {
     /// All nodes.
     pub nodes: Vec<Arc<NodeInfo>>,
     index: Arc<HashMap<String, usize>>,
-    /// Labels of every namespace, by name.
-    pub namespace_labels: HashMap<String, Labels>,
+    /// Labels of every namespace, by name (shared with the cache, not copied per cycle).
+    pub namespace_labels: Arc<HashMap<String, Labels>>,
 }
 
 static NO_LABELS: Labels = BTreeMap::new();
@@ -423,12 +423,20 @@ impl Snapshot {
         Snapshot {
             nodes,
             index,
-            namespace_labels: HashMap::new(),
+            namespace_labels: Arc::default(),
         }
     }
 
     /// Sets the namespace labels (namespace name → labels).
-    pub fn with_namespace_labels(mut self, labels: HashMap<String, Labels>) -> Snapshot {
+    pub fn with_namespace_labels(self, labels: HashMap<String, Labels>) -> Snapshot {
+        self.with_shared_namespace_labels(Arc::new(labels))
+    }
+
+    /// Sets the namespace labels from a map shared with the cache.
+    pub fn with_shared_namespace_labels(
+        mut self,
+        labels: Arc<HashMap<String, Labels>>,
+    ) -> Snapshot {
         self.namespace_labels = labels;
         self
     }

@@ -166,18 +166,21 @@ fn owner_requirements(selector: Option<&LabelSelector>) -> Vec<Requirement> {
 /// namespace, non-nil selector matching the pod) and of the pod's controlling
 /// ReplicationController, ReplicaSet or StatefulSet (found by owner reference). `None` when
 /// nothing selects the pod. Set the result on [`PodInfo::default_spread_selector`].
-pub fn default_spread_selector(
+pub fn default_spread_selector<'a>(
     pod: &Pod,
-    services: &[Service],
-    replication_controllers: &[ReplicationController],
-    replica_sets: &[ReplicaSet],
-    stateful_sets: &[StatefulSet],
+    services: impl IntoIterator<Item = &'a Service>,
+    replication_controllers: impl IntoIterator<Item = &'a ReplicationController>,
+    replica_sets: impl IntoIterator<Item = &'a ReplicaSet>,
+    stateful_sets: impl IntoIterator<Item = &'a StatefulSet>,
 ) -> Option<Selector> {
     let namespace = pod.metadata.namespace.as_deref().unwrap_or("");
     let labels = pod_labels(pod);
     let in_ns = |ns: &Option<String>| ns.as_deref().unwrap_or("") == namespace;
     let mut set = Labels::new();
-    for svc in services.iter().filter(|s| in_ns(&s.metadata.namespace)) {
+    for svc in services
+        .into_iter()
+        .filter(|s| in_ns(&s.metadata.namespace))
+    {
         let Some(sel) = svc.spec.as_ref().and_then(|s| s.selector.as_ref()) else {
             continue;
         };
@@ -186,12 +189,7 @@ pub fn default_spread_selector(
         }
     }
     let mut extra: Vec<Requirement> = Vec::new();
-    let owner = pod
-        .metadata
-        .owner_references
-        .iter()
-        .flatten()
-        .find(|o| o.controller == Some(true));
+    let owner = rkube_api::meta::controller_of(&pod.metadata);
     if let Some(owner) = owner {
         let named = |meta: &ObjectMeta| {
             meta.name.as_deref() == Some(owner.name.as_str()) && in_ns(&meta.namespace)
@@ -199,7 +197,7 @@ pub fn default_spread_selector(
         match (owner.api_version.as_str(), owner.kind.as_str()) {
             ("v1", "ReplicationController") => {
                 let rc = replication_controllers
-                    .iter()
+                    .into_iter()
                     .find(|rc| named(&rc.metadata));
                 if let Some(sel) = rc
                     .and_then(|rc| rc.spec.as_ref())
@@ -209,11 +207,11 @@ pub fn default_spread_selector(
                 }
             }
             ("apps/v1", "ReplicaSet") => {
-                let rs = replica_sets.iter().find(|rs| named(&rs.metadata));
+                let rs = replica_sets.into_iter().find(|rs| named(&rs.metadata));
                 extra = owner_requirements(rs.and_then(|rs| rs.spec.as_ref()).map(|s| &s.selector));
             }
             ("apps/v1", "StatefulSet") => {
-                let ss = stateful_sets.iter().find(|ss| named(&ss.metadata));
+                let ss = stateful_sets.into_iter().find(|ss| named(&ss.metadata));
                 extra = owner_requirements(ss.and_then(|ss| ss.spec.as_ref()).map(|s| &s.selector));
             }
             _ => {}

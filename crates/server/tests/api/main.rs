@@ -5,6 +5,7 @@ mod crud;
 mod errors;
 mod leader;
 mod scheduling;
+mod scheduling_inputs;
 mod tokens;
 mod watch;
 

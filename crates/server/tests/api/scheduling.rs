@@ -7,7 +7,7 @@ use kube::api::{Api, ListParams, PostParams};
 use serde_json::{Value, json};
 use std::time::Duration;
 
-fn node(name: &str, cpu: &str, zone: &str, taints: Value) -> Node {
+pub fn node(name: &str, cpu: &str, zone: &str, taints: Value) -> Node {
     serde_json::from_value(json!({
         "apiVersion": "v1", "kind": "Node",
         "metadata": {"name": name, "labels": {
@@ -22,7 +22,7 @@ fn node(name: &str, cpu: &str, zone: &str, taints: Value) -> Node {
     .unwrap()
 }
 
-fn pod(name: &str, cpu: &str, extra_spec: Value) -> Pod {
+pub fn pod(name: &str, cpu: &str, extra_spec: Value) -> Pod {
     let mut spec = json!({"containers": [{"name": "c", "image": "busybox:1.36",
                                           "resources": {"requests": {"cpu": cpu, "memory": "64Mi"}}}]});
     if let (Some(spec), Some(extra)) = (spec.as_object_mut(), extra_spec.as_object()) {
@@ -35,7 +35,7 @@ fn pod(name: &str, cpu: &str, extra_spec: Value) -> Pod {
     .unwrap()
 }
 
-async fn create_nodes(c: &Cluster, nodes: &[Node]) {
+pub async fn create_nodes(c: &Cluster, nodes: &[Node]) {
     let api: Api<Node> = Api::all(c.client.clone());
     for n in nodes {
         let created = api.create(&PostParams::default(), n).await.unwrap();
@@ -52,8 +52,20 @@ async fn create_nodes(c: &Cluster, nodes: &[Node]) {
     }
 }
 
+/// Nodes `a1` in zone a and `b1` in zone b with these CPUs, untainted.
+pub async fn two_zones(c: &Cluster, cpu_a: &str, cpu_b: &str) {
+    create_nodes(
+        c,
+        &[
+            node("a1", cpu_a, "a", json!([])),
+            node("b1", cpu_b, "b", json!([])),
+        ],
+    )
+    .await;
+}
+
 /// Waits (up to 20 s) until `check` holds for the pod.
-async fn wait_pod(api: &Api<Pod>, name: &str, what: &str, check: impl Fn(&Pod) -> bool) -> Pod {
+pub async fn wait_pod(api: &Api<Pod>, name: &str, what: &str, check: impl Fn(&Pod) -> bool) -> Pod {
     for _ in 0..200 {
         if let Ok(p) = api.get(name).await
             && check(&p)
@@ -68,11 +80,11 @@ async fn wait_pod(api: &Api<Pod>, name: &str, what: &str, check: impl Fn(&Pod) -
     );
 }
 
-fn node_of(p: &Pod) -> Option<String> {
+pub fn node_of(p: &Pod) -> Option<String> {
     p.spec.as_ref().and_then(|s| s.node_name.clone())
 }
 
-fn scheduled_condition(p: &Pod) -> Option<(String, String, String)> {
+pub fn scheduled_condition(p: &Pod) -> Option<(String, String, String)> {
     p.status
         .as_ref()?
         .conditions
@@ -264,14 +276,7 @@ async fn anti_affinity_spreads_replicas_over_zones() {
 #[tokio::test]
 async fn topology_spread_balances_zones() {
     let c = Cluster::start().await;
-    create_nodes(
-        &c,
-        &[
-            node("a1", "8", "a", json!([])),
-            node("b1", "8", "b", json!([])),
-        ],
-    )
-    .await;
+    two_zones(&c, "8", "8").await;
     let pods: Api<Pod> = Api::namespaced(c.client.clone(), "default");
     let spread = json!({"topologySpreadConstraints": [{"maxSkew": 1, "topologyKey": "topology.kubernetes.io/zone",
         "whenUnsatisfiable": "DoNotSchedule", "labelSelector": {"matchLabels": {"app": "spread"}}}]});
