@@ -36,6 +36,9 @@ pub struct SchedulerArgs {
     /// Create every pod first, then start a standalone scheduler on the backlog.
     #[arg(long)]
     backlog: bool,
+    /// Extra flags for `rkube server` (e.g. `--server-flag=--disable-controllers`).
+    #[arg(long = "server-flag", allow_hyphen_values = true)]
+    server_flags: Vec<String>,
 }
 
 /// A standalone `rkube scheduler`, stopped (by its PID) when dropped.
@@ -84,15 +87,16 @@ pub async fn run(args: SchedulerArgs) -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     let data = dir.path().join("data");
     let server_binary = binary.clone();
-    let flags: &'static [&'static str] = if args.backlog {
-        &["--disable-scheduler"]
-    } else {
-        &[]
-    };
-    let server =
-        tokio::task::spawn_blocking(move || ServerProcess::start(&server_binary, &data, flags))
-            .await?
-            .context("starting rkube server")?;
+    let mut flags = args.server_flags.clone();
+    if args.backlog {
+        flags.push("--disable-scheduler".to_owned());
+    }
+    let server = tokio::task::spawn_blocking(move || {
+        let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
+        ServerProcess::start(&server_binary, &data, &flags)
+    })
+    .await?
+    .context("starting rkube server")?;
     let config = load::config(server.kubeconfig()).await?;
     let admin = load::client(&config)?;
 

@@ -24,7 +24,9 @@ struct PodState {
 /// Nodes and their pods, as the scheduler sees them.
 #[derive(Default)]
 pub struct Cache {
-    nodes: Vec<Arc<NodeInfo>>,
+    /// Shared with snapshots: a cycle copies one pointer, and a change copies the list only
+    /// while a snapshot still holds it.
+    nodes: Arc<Vec<Arc<NodeInfo>>>,
     index: HashMap<String, usize>,
     /// The index as snapshots share it; rebuilt when nodes come or go.
     shared_index: Option<Arc<HashMap<String, usize>>>,
@@ -68,14 +70,14 @@ impl Cache {
                 for pod in &self.nodes[i].pods {
                     info.add_pod(pod.clone());
                 }
-                self.nodes[i] = Arc::new(info);
+                Arc::make_mut(&mut self.nodes)[i] = Arc::new(info);
             }
             None => {
                 for pod in self.waiting.remove(&name).unwrap_or_default() {
                     info.add_pod(pod);
                 }
                 self.index.insert(name, self.nodes.len());
-                self.nodes.push(Arc::new(info));
+                Arc::make_mut(&mut self.nodes).push(Arc::new(info));
                 self.shared_index = None;
             }
         }
@@ -87,7 +89,7 @@ impl Cache {
         let Some(i) = self.index.remove(name) else {
             return;
         };
-        let removed = self.nodes.swap_remove(i);
+        let removed = Arc::make_mut(&mut self.nodes).swap_remove(i);
         self.shared_index = None;
         if i < self.nodes.len() {
             let moved = self.nodes[i].name().to_owned();
@@ -100,7 +102,7 @@ impl Cache {
 
     fn attach(&mut self, node: &str, info: Arc<PodInfo>) {
         match self.index.get(node) {
-            Some(&i) => Arc::make_mut(&mut self.nodes[i]).add_pod(info),
+            Some(&i) => Arc::make_mut(&mut Arc::make_mut(&mut self.nodes)[i]).add_pod(info),
             None => self.waiting.entry(node.to_owned()).or_default().push(info),
         }
     }
@@ -108,7 +110,7 @@ impl Cache {
     fn detach(&mut self, node: &str, uid: &str) {
         match self.index.get(node) {
             Some(&i) => {
-                Arc::make_mut(&mut self.nodes[i]).remove_pod(uid);
+                Arc::make_mut(&mut Arc::make_mut(&mut self.nodes)[i]).remove_pod(uid);
             }
             None => {
                 if let Some(list) = self.waiting.get_mut(node) {

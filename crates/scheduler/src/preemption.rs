@@ -245,7 +245,7 @@ fn fits(
     node: &NodeInfo,
 ) -> Status {
     let mut modified = snapshot.clone();
-    modified.nodes[idx] = Arc::new(node.clone());
+    Arc::make_mut(&mut modified.nodes)[idx] = Arc::new(node.clone());
     let mut state = CycleState::new();
     let pre = profile.run_pre_filters(&mut state, pod, &modified);
     if !pre.is_success() {

@@ -61,11 +61,25 @@ enum Place {
     InFlight,
 }
 
+impl Place {
+    /// When a waiting pod is retried without a cluster event.
+    fn due(self) -> Option<Instant> {
+        match self {
+            Place::Backoff(at) => Some(at),
+            Place::Unschedulable(since) => Some(since + UNSCHEDULABLE_TIMEOUT),
+            Place::Active | Place::InFlight => None,
+        }
+    }
+}
+
 #[derive(Default)]
 struct Inner {
     /// (-priority, sequence, uid): the first entry is the next pod.
     active: BTreeSet<(i64, u64, String)>,
     entries: HashMap<String, (QueuedPod, Place, u64)>,
+    /// Waiting pods (backoff, unschedulable) by when they are retried anyway, so a pop does
+    /// not scan every queued pod.
+    timers: BTreeSet<(Instant, String)>,
     /// An update arrived while the pod was being scheduled.
     dirty_in_flight: HashMap<String, Arc<Pod>>,
     sequence: u64,
@@ -73,11 +87,36 @@ struct Inner {
 }
 
 impl Inner {
+    /// Moves a queued pod to `place`, keeping the timers in step.
+    fn set_place(&mut self, uid: &str, place: Place) {
+        let Some(entry) = self.entries.get_mut(uid) else {
+            return;
+        };
+        if let Some(due) = entry.1.due() {
+            self.timers.remove(&(due, uid.to_owned()));
+        }
+        entry.1 = place;
+        if let Some(due) = place.due() {
+            self.timers.insert((due, uid.to_owned()));
+        }
+    }
+
+    /// Forgets a pod entirely.
+    fn remove(&mut self, uid: &str) {
+        self.remove_active(uid);
+        if let Some((_, place, _)) = self.entries.remove(uid)
+            && let Some(due) = place.due()
+        {
+            self.timers.remove(&(due, uid.to_owned()));
+        }
+        self.dirty_in_flight.remove(uid);
+    }
+
     fn push_active(&mut self, uid: &str) {
+        self.set_place(uid, Place::Active);
         self.sequence += 1;
         let seq = self.sequence;
-        if let Some((qp, place, key)) = self.entries.get_mut(uid) {
-            *place = Place::Active;
+        if let Some((qp, _, key)) = self.entries.get_mut(uid) {
             *key = seq;
             self.active
                 .insert((-i64::from(priority(&qp.pod)), seq, uid.to_owned()));
@@ -163,10 +202,7 @@ impl SchedulingQueue {
 
     /// Forgets a pod (deleted, or scheduled by someone else).
     pub fn delete(&self, uid: &str) {
-        let mut inner = self.lock();
-        inner.remove_active(uid);
-        inner.entries.remove(uid);
-        inner.dirty_in_flight.remove(uid);
+        self.lock().remove(uid);
     }
 
     /// Waits for the next pod to schedule; `None` once the queue is closed.
@@ -181,8 +217,8 @@ impl SchedulingQueue {
                 self.flush_expired(&mut inner);
                 if let Some(first) = inner.active.pop_first() {
                     let uid = first.2;
+                    inner.set_place(&uid, Place::InFlight);
                     if let Some(entry) = inner.entries.get_mut(&uid) {
-                        entry.1 = Place::InFlight;
                         entry.0.attempts += 1;
                         return Some(entry.0.clone());
                     }
@@ -204,38 +240,20 @@ impl SchedulingQueue {
 
     fn flush_expired(&self, inner: &mut Inner) {
         let now = Instant::now();
-        let due: Vec<String> = inner
-            .entries
-            .iter()
-            .filter(|(_, (_, place, _))| match place {
-                Place::Backoff(at) => *at <= now,
-                Place::Unschedulable(since) => now.duration_since(*since) >= UNSCHEDULABLE_TIMEOUT,
-                _ => false,
-            })
-            .map(|(uid, _)| uid.clone())
-            .collect();
-        for uid in due {
+        while let Some((due, uid)) = inner.timers.first().cloned()
+            && due <= now
+        {
             inner.push_active(&uid);
         }
     }
 
     fn next_expiry(inner: &Inner) -> Option<Instant> {
-        inner
-            .entries
-            .values()
-            .filter_map(|(_, place, _)| match place {
-                Place::Backoff(at) => Some(*at),
-                Place::Unschedulable(since) => Some(*since + UNSCHEDULABLE_TIMEOUT),
-                _ => None,
-            })
-            .min()
+        inner.timers.first().map(|(due, _)| *due)
     }
 
     /// The pod was bound (or handed to the binder): it leaves the queue.
     pub fn done(&self, uid: &str) {
-        let mut inner = self.lock();
-        inner.entries.remove(uid);
-        inner.dirty_in_flight.remove(uid);
+        self.lock().remove(uid);
     }
 
     /// Nothing fitted: the pod waits for a cluster change (or backs off, if the cluster already
@@ -259,11 +277,12 @@ impl SchedulingQueue {
             entry.0.pod = pod;
         }
         let now = Instant::now();
-        entry.1 = if unschedulable {
+        let place = if unschedulable {
             Place::Unschedulable(now)
         } else {
             Place::Backoff(now + backoff_for(entry.0.attempts))
         };
+        inner.set_place(uid, place);
         drop(inner);
         self.ready.notify_one();
     }
@@ -274,15 +293,19 @@ impl SchedulingQueue {
         let mut inner = self.lock();
         let now = Instant::now();
         let mut to_active = Vec::new();
-        for (uid, (qp, place, _)) in inner.entries.iter_mut() {
+        let mut to_backoff = Vec::new();
+        for (uid, (qp, place, _)) in inner.entries.iter() {
             if let Place::Unschedulable(since) = *place {
                 let until = since + backoff_for(qp.attempts);
                 if until <= now {
                     to_active.push(uid.clone());
                 } else {
-                    *place = Place::Backoff(until);
+                    to_backoff.push((uid.clone(), until));
                 }
             }
+        }
+        for (uid, until) in to_backoff {
+            inner.set_place(&uid, Place::Backoff(until));
         }
         for uid in to_active {
             inner.push_active(&uid);

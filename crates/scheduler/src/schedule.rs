@@ -182,6 +182,8 @@ pub fn cycle(
         .unwrap_or_else(std::sync::PoisonError::into_inner);
     let snapshot = cache.snapshot();
     let decision = algorithm.schedule(&info, &snapshot);
+    // Released first, so assuming the pod changes the cache's node list in place.
+    drop(snapshot);
     if let Decision::Bind(node) = &decision {
         cache.assume(info.clone(), node);
     }

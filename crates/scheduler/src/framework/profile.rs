@@ -77,17 +77,20 @@ pub fn normalized_image_name(name: &str) -> String {
     }
 }
 
-/// The normalized image names of a pod's init containers and containers, in that order.
-pub fn pod_images(pod: &PodInfo) -> Vec<String> {
-    let Some(spec) = pod.pod.spec.as_ref() else {
-        return Vec::new();
-    };
-    spec.init_containers
-        .iter()
-        .flatten()
-        .chain(spec.containers.iter())
-        .map(|c| normalized_image_name(c.image.as_deref().unwrap_or("")))
-        .collect()
+/// The normalized image names of a pod's init containers and containers, in that order
+/// (computed once per pod: scoring asks for them on every node).
+pub fn pod_images(pod: &PodInfo) -> &[String] {
+    pod.images.get_or_init(|| {
+        let Some(spec) = pod.pod.spec.as_ref() else {
+            return Vec::new();
+        };
+        spec.init_containers
+            .iter()
+            .flatten()
+            .chain(spec.containers.iter())
+            .map(|c| normalized_image_name(c.image.as_deref().unwrap_or("")))
+            .collect()
+    })
 }
 
 impl Profile {
@@ -243,7 +246,7 @@ impl Profile {
     ) -> Result<FilterOutcome, Status> {
         let mut feasible = Vec::new();
         let mut failed = Vec::new();
-        for node in &snapshot.nodes {
+        for node in snapshot.nodes.iter() {
             let status = self.run_filters(state, pod, node);
             if status.is_success() {
                 feasible.push(node.clone());
@@ -271,15 +274,15 @@ impl Profile {
             ..ImageSpread::default()
         };
         for image in pod_images(pod) {
-            if spread.num_nodes.contains_key(&image) {
+            if spread.num_nodes.contains_key(image) {
                 continue;
             }
             let n = snapshot
                 .nodes
                 .iter()
-                .filter(|n| n.image_sizes.contains_key(&image))
+                .filter(|n| n.image_sizes.contains_key(image))
                 .count();
-            spread.num_nodes.insert(image, n);
+            spread.num_nodes.insert(image.clone(), n);
         }
         state.write(IMAGE_SPREAD_KEY, spread);
         for pl in &self.pre_score {

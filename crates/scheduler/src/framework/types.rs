@@ -188,6 +188,9 @@ pub struct PodInfo {
     /// without spread constraints is spread with upstream's system default constraints
     /// (hostname maxSkew 3, zone maxSkew 5, ScheduleAnyway). `None` after [`PodInfo::new`].
     pub default_spread_selector: Option<Selector>,
+    /// The normalized image names, computed when first asked for (see
+    /// [`crate::framework::pod_images`]).
+    pub(crate) images: std::sync::OnceLock<Vec<String>>,
 }
 
 impl PodInfo {
@@ -261,6 +264,7 @@ impl PodInfo {
                 Some(errors.join(", "))
             },
             default_spread_selector: None,
+            images: std::sync::OnceLock::new(),
             pod,
         }
     }
@@ -397,8 +401,8 @@ impl NodeInfo {
 /// affinity terms with namespace selectors.
 #[derive(Debug, Clone, Default)]
 pub struct Snapshot {
-    /// All nodes.
-    pub nodes: Vec<Arc<NodeInfo>>,
+    /// All nodes (shared with the cache while no node changes).
+    pub nodes: Arc<Vec<Arc<NodeInfo>>>,
     index: Arc<HashMap<String, usize>>,
     /// Labels of every namespace, by name (shared with the cache, not copied per cycle).
     pub namespace_labels: Arc<HashMap<String, Labels>>,
@@ -414,12 +418,15 @@ impl Snapshot {
             .enumerate()
             .map(|(i, n)| (n.name().to_string(), i))
             .collect();
-        Snapshot::with_index(nodes, Arc::new(index))
+        Snapshot::with_index(Arc::new(nodes), Arc::new(index))
     }
 
     /// A snapshot of these nodes with their name → position index already made (the cache
     /// keeps one, so a cycle does not rebuild it).
-    pub fn with_index(nodes: Vec<Arc<NodeInfo>>, index: Arc<HashMap<String, usize>>) -> Snapshot {
+    pub fn with_index(
+        nodes: Arc<Vec<Arc<NodeInfo>>>,
+        index: Arc<HashMap<String, usize>>,
+    ) -> Snapshot {
         Snapshot {
             nodes,
             index,

@@ -43,23 +43,30 @@ impl BalancedAllocation {
 }
 
 /// Upstream's `balancedResourceScorer`: `(1 - std) * 100` of the utilisation fractions
-/// (capped at 1); two resources use `|f1 - f2| / 2`.
+/// (capped at 1); two resources use `|f1 - f2| / 2`. Pairs are (requested, allocatable).
 pub fn balanced_score(pairs: &[(i64, i64)]) -> i64 {
-    let fractions: Vec<f64> = pairs
-        .iter()
+    balanced_score_of(pairs.iter().copied())
+}
+
+/// [`balanced_score`] over an iterator (cloned for the second pass), with no allocation:
+/// scoring runs it for every feasible node of every pod.
+fn balanced_score_of(pairs: impl Iterator<Item = (i64, i64)> + Clone) -> i64 {
+    let fractions = pairs
         .filter(|(_, alloc)| *alloc != 0)
-        .map(|(req, alloc)| (*req as f64 / *alloc as f64).min(1.0))
-        .collect();
-    let std = match fractions.len() {
+        .map(|(req, alloc)| (req as f64 / alloc as f64).min(1.0));
+    let (n, sum) = fractions
+        .clone()
+        .fold((0usize, 0.0f64), |(n, s), f| (n + 1, s + f));
+    let std = match n {
         0 | 1 => 0.0,
-        2 => ((fractions[0] - fractions[1]) / 2.0).abs(),
+        2 => {
+            let mut two = fractions;
+            let (a, b) = (two.next().unwrap_or(0.0), two.next().unwrap_or(0.0));
+            ((a - b) / 2.0).abs()
+        }
         n => {
-            let mean = fractions.iter().sum::<f64>() / n as f64;
-            let var = fractions
-                .iter()
-                .map(|f| (f - mean) * (f - mean))
-                .sum::<f64>()
-                / n as f64;
+            let mean = sum / n as f64;
+            let var = fractions.map(|f| (f - mean) * (f - mean)).sum::<f64>() / n as f64;
             var.sqrt()
         }
     };
@@ -84,20 +91,18 @@ impl PreScorePlugin for BalancedAllocation {
 
 impl ScorePlugin for BalancedAllocation {
     fn score(&self, _: &CycleState, pod: &PodInfo, node: &NodeInfo) -> i64 {
-        let reqs = self.pod_requests(pod);
-        if reqs.iter().all(|r| *r == 0) {
-            return 0;
-        }
-        let pairs: Vec<(i64, i64)> = self
+        if self
             .resources
             .iter()
-            .zip(reqs)
-            .map(|(r, req)| {
-                let (alloc, requested) = allocatable_and_requested(node, &r.name, req, true);
-                (requested, alloc)
-            })
-            .collect();
-        balanced_score(&pairs)
+            .all(|r| pod_request(pod, &r.name, false) == 0)
+        {
+            return 0;
+        }
+        balanced_score_of(self.resources.iter().map(|r| {
+            let req = pod_request(pod, &r.name, false);
+            let (alloc, requested) = allocatable_and_requested(node, &r.name, req, true);
+            (requested, alloc)
+        }))
     }
 }
 

@@ -48,7 +48,7 @@ impl ScorePlugin for ImageLocality {
         let images = crate::framework::pod_images(pod);
         let spread = state.read::<ImageSpread>(IMAGE_SPREAD_KEY);
         let mut sum = 0i64;
-        for image in &images {
+        for image in images {
             let Some(size) = node.image_sizes.get(image) else {
                 continue;
             };

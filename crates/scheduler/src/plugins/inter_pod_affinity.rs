@@ -96,7 +96,7 @@ impl PreFilterPlugin for InterPodAffinity {
         }
         let ns_labels: &Labels = snapshot.labels_of_namespace(pod.namespace());
         let mut s = PreFilterState::default();
-        for node in &snapshot.nodes {
+        for node in snapshot.nodes.iter() {
             for existing in node.pods_with_required_anti_affinity() {
                 for term in &existing.required_anti_affinity_terms {
                     if term.matches(&pod.pod, ns_labels) {
@@ -117,7 +117,7 @@ impl PreFilterPlugin for InterPodAffinity {
                 return Status::skip();
             }
         } else {
-            for node in &snapshot.nodes {
+            for node in snapshot.nodes.iter() {
                 for existing in &node.pods {
                     if matches_all(affinity, existing, snapshot) {
                         for t in affinity {
@@ -287,7 +287,7 @@ impl PreScorePlugin for InterPodAffinity {
             return Status::skip();
         }
         let mut scores = TopologyScore::new();
-        for node in &snapshot.nodes {
+        for node in snapshot.nodes.iter() {
             if node.labels().is_empty() || (!has_constraints && node.pods_with_affinity == 0) {
                 continue;
             }

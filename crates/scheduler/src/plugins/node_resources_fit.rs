@@ -148,16 +148,20 @@ fn least_requested_score(requested: i64, capacity: i64) -> i64 {
 
 /// Upstream's `leastResourceScorer` over (requested, allocatable) pairs with weights.
 pub fn least_allocated_score(pairs: &[(i64, i64, i64)]) -> i64 {
+    least_allocated_score_of(pairs.iter().copied())
+}
+
+/// [`least_allocated_score`] over an iterator, with no allocation (run per feasible node).
+fn least_allocated_score_of(pairs: impl Iterator<Item = (i64, i64, i64)>) -> i64 {
     let mut score = 0i64;
     let mut weight_sum = 0i64;
     for (requested, allocatable, weight) in pairs {
-        if *allocatable == 0 {
+        if allocatable == 0 {
             continue;
         }
-        score = score.saturating_add(
-            least_requested_score(*requested, *allocatable).saturating_mul(*weight),
-        );
-        weight_sum = weight_sum.saturating_add(*weight);
+        score = score
+            .saturating_add(least_requested_score(requested, allocatable).saturating_mul(weight));
+        weight_sum = weight_sum.saturating_add(weight);
     }
     if weight_sum == 0 {
         0
@@ -180,16 +184,11 @@ impl PreScorePlugin for NodeResourcesFit {
 
 impl ScorePlugin for NodeResourcesFit {
     fn score(&self, _: &CycleState, pod: &PodInfo, node: &NodeInfo) -> i64 {
-        let pairs: Vec<(i64, i64, i64)> = self
-            .resources
-            .iter()
-            .map(|r| {
-                let req = pod_request(pod, &r.name, true);
-                let (alloc, requested) = allocatable_and_requested(node, &r.name, req, false);
-                (requested, alloc, r.weight)
-            })
-            .collect();
-        least_allocated_score(&pairs)
+        least_allocated_score_of(self.resources.iter().map(|r| {
+            let req = pod_request(pod, &r.name, true);
+            let (alloc, requested) = allocatable_and_requested(node, &r.name, req, false);
+            (requested, alloc, r.weight)
+        }))
     }
 }
 

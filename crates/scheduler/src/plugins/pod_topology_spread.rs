@@ -260,7 +260,7 @@ impl PreFilterPlugin for PodTopologySpread {
         }
         let required = RequiredNodeAffinity::from_pod(&pod.pod);
         let mut matches = vec![HashMap::new(); constraints.len()];
-        for node in &snapshot.nodes {
+        for node in snapshot.nodes.iter() {
             if !has_all_keys(node, &constraints) {
                 continue;
             }
@@ -396,7 +396,7 @@ impl PreScorePlugin for PodTopologySpread {
             })
             .collect();
         let required = RequiredNodeAffinity::from_pod(&pod.pod);
-        for node in &snapshot.nodes {
+        for node in snapshot.nodes.iter() {
             if require_all && !has_all_keys(node, &constraints) {
                 continue;
             }

@@ -356,9 +356,10 @@ impl Apply<'_> {
 
     /// The current version of a key.
     fn current(&self, key: &str) -> rusqlite::Result<Option<KeyValue>> {
+        // A subquery, not a join, so the statement stays prepared (see `read::GET_SQL`).
         let mut stmt = self.tx.prepare_cached(
             "SELECT log.rev, log.create_rev, log.version, log.value
-             FROM live JOIN log ON log.rev = live.rev WHERE live.key = ?1",
+             FROM log WHERE log.rev = (SELECT rev FROM live WHERE key = ?1)",
         )?;
         stmt.query_row([key.as_bytes()], |row| {
             Ok(KeyValue {
