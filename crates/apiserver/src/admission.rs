@@ -36,7 +36,9 @@ pub async fn namespace_lifecycle(
     let Some(ns) = namespace else {
         return Ok(());
     };
-    let (obj, _) = storage.get_raw(namespaces, None, ns).await?;
+    // From the watch cache, as upstream reads namespaces from an informer (with a store
+    // read when the cache does not have it yet).
+    let (obj, _) = storage.get_cached(namespaces, None, ns).await?;
     if obj["status"]["phase"] == "Terminating" {
         let mut err = StatusError::forbidden(
             &info.group_resource(),

@@ -215,6 +215,11 @@ impl ResourceCache {
         progress.send_replace(rev);
     }
 
+    /// One object as the cache last saw it (possibly behind the store).
+    pub fn get(&self, key: &str) -> Option<Arc<Entry>> {
+        self.read().objects.get(key).cloned()
+    }
+
     /// The objects under `prefix` and the revision they are consistent at.
     pub fn snapshot_at(&self, prefix: &str, progress: &Caches) -> (Vec<Arc<Entry>>, i64) {
         let state = self.read();

@@ -183,6 +183,26 @@ impl Storage {
         Ok((obj, kv.mod_revision))
     }
 
+    /// Reads one object as the watch cache holds it, falling back to the store when the
+    /// cache does not have it. The cache may lag the store by a few milliseconds: meant for
+    /// the first attempt of a read-modify-write guarded by the revision (a stale read only
+    /// costs a retry, as upstream's cached `GuaranteedUpdate`) and for admission checks
+    /// that upstream also makes from an informer.
+    pub async fn get_cached(
+        &self,
+        info: &ResourceInfo,
+        namespace: Option<&str>,
+        name: &str,
+    ) -> Result<(Value, i64), StatusError> {
+        let key = info.key(namespace, name);
+        if let Some(entry) = self.caches.get(info).and_then(|c| c.get(&key))
+            && let Ok(obj) = object::decode(&entry.bytes, entry.rv)
+        {
+            return Ok((obj, entry.rv));
+        }
+        self.get_raw(info, namespace, name).await
+    }
+
     /// Reads one object, as served.
     pub async fn get(
         &self,

@@ -402,8 +402,19 @@ impl Storage {
         let info = crate::kinds::find("", "v1", "pods").expect("pods are served");
         let gr = info.group_resource();
         let key = info.key(namespace, name);
-        for _ in 0..RETRIES {
-            let (mut pod, rev) = self.get_raw(info, namespace, name).await?;
+        for attempt in 0..RETRIES {
+            // The first read may come from the watch cache; a refusal is only given on what
+            // the store says.
+            let cached = attempt == 0;
+            let (mut pod, rev) = if cached {
+                self.get_cached(info, namespace, name).await?
+            } else {
+                self.get_raw(info, namespace, name).await?
+            };
+            let bound = pod["spec"]["nodeName"].as_str().is_some_and(|n| !n.is_empty());
+            if cached && (bound || object::meta_str(&pod, "deletionTimestamp").is_some()) {
+                continue;
+            }
             if let Some(bound) = pod["spec"]["nodeName"].as_str().filter(|n| !n.is_empty()) {
                 return Err(StatusError::conflict(
                     &gr,
