@@ -223,9 +223,10 @@ pub async fn run(args: SchedulerArgs) -> anyhow::Result<()> {
     } else {
         None
     };
-    let (bound, mut latencies, finished, relists) = tokio::time::timeout(Duration::from_secs(600), watcher)
-        .await
-        .context("every pod bound within 10 minutes")??;
+    let (bound, mut latencies, finished, relists) =
+        tokio::time::timeout(Duration::from_secs(600), watcher)
+            .await
+            .context("every pod bound within 10 minutes")??;
     anyhow::ensure!(
         bound.len() == total,
         "the watch ended with {} of {total} pods bound",

@@ -13,8 +13,11 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::{Arc, RwLock};
 use tokio::sync::{broadcast, watch};
 
-/// How many recent events each cache keeps for watches that resume.
-const EVENT_WINDOW: usize = 1_000;
+/// How many recent events each cache keeps by default for watches that resume. Larger than
+/// [`FANOUT_CAPACITY`]: a watcher dropped for falling behind resumes from its last resource
+/// version out of this window instead of relisting everything (a relist of 30,000 pods
+/// costs the server far more than keeping these events).
+pub const DEFAULT_WATCH_CACHE_SIZE: usize = 16_384;
 /// How many events may wait for one slow watcher before it is dropped.
 const FANOUT_CAPACITY: usize = 4_096;
 
@@ -105,6 +108,8 @@ struct State {
 #[derive(Debug)]
 pub struct ResourceCache {
     info: &'static ResourceInfo,
+    /// How many recent events are kept for resuming watches.
+    window: usize,
     state: RwLock<State>,
     fanout: broadcast::Sender<Arc<CacheEvent>>,
 }
@@ -128,9 +133,10 @@ pub struct TooOld {
 }
 
 impl ResourceCache {
-    fn new(info: &'static ResourceInfo) -> Self {
+    fn new(info: &'static ResourceInfo, window: usize) -> Self {
         ResourceCache {
             info,
+            window: window.max(1),
             state: RwLock::new(State::default()),
             fanout: broadcast::channel(FANOUT_CAPACITY).0,
         }
@@ -204,7 +210,7 @@ impl ResourceCache {
                 .objects
                 .insert(event.entry.key.clone(), event.entry.clone()),
         };
-        if state.events.len() == EVENT_WINDOW
+        if state.events.len() >= self.window
             && let Some(oldest) = state.events.pop_front()
         {
             state.window_start = oldest.entry.rv;
@@ -255,15 +261,16 @@ fn segment(key: &str) -> Option<&str> {
 }
 
 impl Caches {
-    /// Fills every cache from the store and keeps them fed by one watch.
-    pub async fn start(store: Arc<dyn Store>) -> rkube_store::Result<Arc<Self>> {
+    /// Fills every cache from the store and keeps them fed by one watch; each keeps its
+    /// last `window` events for watches that resume.
+    pub async fn start(store: Arc<dyn Store>, window: usize) -> rkube_store::Result<Arc<Self>> {
         let mut by_segment = HashMap::new();
         for info in BUILTIN {
             let prefix = info.key_prefix();
             let seg = segment(&prefix).unwrap_or_default().to_owned();
             by_segment
                 .entry(seg)
-                .or_insert_with(|| Arc::new(ResourceCache::new(info)));
+                .or_insert_with(|| Arc::new(ResourceCache::new(info, window)));
         }
         let rev = fill(store.as_ref(), &by_segment).await?;
         for cache in by_segment.values() {

@@ -144,10 +144,15 @@ fn spec_part(obj: &Value) -> Value {
 }
 
 impl Storage {
-    /// Storage over `store`, with its watch caches started, allocating
-    /// Service cluster IPs from `allocator`.
-    pub async fn start(store: Arc<dyn Store>, allocator: Allocator) -> rkube_store::Result<Self> {
-        let caches = Caches::start(store.clone()).await?;
+    /// Storage over `store`, with its watch caches started (each keeping its last
+    /// `watch_cache_size` events for resuming watches), allocating Service cluster IPs from
+    /// `allocator`.
+    pub async fn start(
+        store: Arc<dyn Store>,
+        allocator: Allocator,
+        watch_cache_size: usize,
+    ) -> rkube_store::Result<Self> {
+        let caches = Caches::start(store.clone(), watch_cache_size).await?;
         Ok(Storage {
             store,
             caches,

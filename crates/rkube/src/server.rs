@@ -37,6 +37,10 @@ pub struct ServerArgs {
     /// The Services' cluster IP range.
     #[arg(long, default_value = "10.43.0.0/16")]
     service_cidr: String,
+    /// Events each resource's watch cache keeps, so watches that fall behind or reconnect
+    /// resume without relisting.
+    #[arg(long, default_value_t = 16_384)]
+    default_watch_cache_size: usize,
     /// Extra host names or addresses for the serving certificate.
     #[arg(long)]
     tls_san: Vec<String>,
@@ -67,6 +71,7 @@ impl ServerArgs {
         config.service_account_issuer = self.service_account_issuer;
         config.api_audiences = self.api_audiences;
         config.tls_san = self.tls_san;
+        config.watch_cache_size = self.default_watch_cache_size;
         config.scheduler = !self.disable_scheduler;
         config.controllers = !self.disable_controllers;
         config.controller_options = self.controllers.options()?;

@@ -57,6 +57,8 @@ pub struct ServerConfig {
     pub api_audiences: Vec<String>,
     /// The Services' cluster IP range.
     pub service_cidr: String,
+    /// Events each resource's watch cache keeps for watches that resume.
+    pub watch_cache_size: usize,
     /// Extra names and addresses for the serving certificate.
     pub tls_san: Vec<String>,
     /// Run the scheduler inside the server (with leader election).
@@ -82,6 +84,7 @@ impl ServerConfig {
             service_account_issuer: DEFAULT_SERVICE_ACCOUNT_ISSUER.to_owned(),
             api_audiences: Vec::new(),
             service_cidr: "10.43.0.0/16".to_owned(),
+            watch_cache_size: rkube_registry::cache::DEFAULT_WATCH_CACHE_SIZE,
             tls_san: Vec::new(),
             scheduler: true,
             controllers: true,
@@ -164,7 +167,7 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer> {
         &config.data_dir.join("tls"),
         &host_names(&config, service_ip),
     )?;
-    let storage = Storage::start(store, allocator).await?;
+    let storage = Storage::start(store, allocator, config.watch_cache_size).await?;
     let tokens = match &config.token_auth_file {
         Some(path) => TokenFile::load(path)?,
         None => TokenFile::default(),

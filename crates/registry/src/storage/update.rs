@@ -411,7 +411,9 @@ impl Storage {
             } else {
                 self.get_raw(info, namespace, name).await?
             };
-            let bound = pod["spec"]["nodeName"].as_str().is_some_and(|n| !n.is_empty());
+            let bound = pod["spec"]["nodeName"]
+                .as_str()
+                .is_some_and(|n| !n.is_empty());
             if cached && (bound || object::meta_str(&pod, "deletionTimestamp").is_some()) {
                 continue;
             }

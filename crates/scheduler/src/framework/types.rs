@@ -314,6 +314,15 @@ pub struct NodeInfo {
     pub pods_with_affinity: usize,
     /// How many of the pods have required anti-affinity terms.
     pub pods_with_required_anti_affinity: usize,
+    /// Changes whenever the pods change; unique across every NodeInfo of the process, so
+    /// per-node results can be memoized by (node, generation).
+    pub generation: u64,
+}
+
+/// The next [`NodeInfo::generation`].
+fn next_generation() -> u64 {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+    NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
 }
 
 impl NodeInfo {
@@ -335,6 +344,7 @@ impl NodeInfo {
             image_sizes,
             pods_with_affinity: 0,
             pods_with_required_anti_affinity: 0,
+            generation: next_generation(),
         }
     }
 
@@ -359,6 +369,7 @@ impl NodeInfo {
 
     /// Adds a pod and accounts for its requests and host ports.
     pub fn add_pod(&mut self, pod: Arc<PodInfo>) {
+        self.generation = next_generation();
         self.requested.add(&pod.requests);
         self.non_zero_requested.add(&pod.non_zero);
         for hp in &pod.host_ports {
@@ -376,6 +387,7 @@ impl NodeInfo {
             return false;
         };
         let pod = self.pods.swap_remove(idx);
+        self.generation = next_generation();
         self.requested.sub(&pod.requests);
         self.non_zero_requested.sub(&pod.non_zero);
         for hp in &pod.host_ports {

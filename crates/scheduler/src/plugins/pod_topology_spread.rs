@@ -234,11 +234,76 @@ fn has_all_keys(node: &NodeInfo, constraints: &[Constraint]) -> bool {
 
 /// Pods on the node in `namespace`, not terminating, selected by `selector`.
 fn count_matching(node: &NodeInfo, selector: &Selector, namespace: &str) -> i64 {
-    node.pods
-        .iter()
-        .filter(|p| !p.is_terminating() && p.namespace() == namespace)
-        .filter(|p| selector.matches(pod_labels(&p.pod)))
-        .count() as i64
+    let count = || {
+        node.pods
+            .iter()
+            .filter(|p| !p.is_terminating() && p.namespace() == namespace)
+            .filter(|p| selector.matches(pod_labels(&p.pod)))
+            .count() as i64
+    };
+    COUNTS.with(|memo| memo.borrow_mut().count(node, selector, namespace, count))
+}
+
+/// How many recent (namespace, selector) pairs keep their per-node counts.
+const MEMO_SELECTORS: usize = 8;
+
+/// Node name → (its generation, matching pods then).
+type NodeCounts = HashMap<String, (u64, i64)>;
+
+/// Per-node counts of matching pods for the last few selectors, valid while the node's
+/// generation is unchanged. Consecutive pods of one ReplicaSet ask for the same counts over
+/// every node (system default spreading counts a whole zone); between two of them only the
+/// node that got the previous pod has changed, so all the others are answered from here.
+#[derive(Default)]
+struct CountMemo {
+    /// Most recent last: (namespace, selector), then node name → (generation, count).
+    entries: Vec<((String, Selector), NodeCounts)>,
+}
+
+impl CountMemo {
+    fn count(
+        &mut self,
+        node: &NodeInfo,
+        selector: &Selector,
+        namespace: &str,
+        compute: impl FnOnce() -> i64,
+    ) -> i64 {
+        let at = self
+            .entries
+            .iter()
+            .position(|((ns, sel), _)| ns == namespace && sel == selector);
+        let at = match at {
+            Some(i) if i + 1 == self.entries.len() => i,
+            Some(i) => {
+                let entry = self.entries.remove(i);
+                self.entries.push(entry);
+                self.entries.len() - 1
+            }
+            None => {
+                if self.entries.len() == MEMO_SELECTORS {
+                    self.entries.remove(0);
+                }
+                self.entries
+                    .push(((namespace.to_owned(), selector.clone()), NodeCounts::new()));
+                self.entries.len() - 1
+            }
+        };
+        let counts = &mut self.entries[at].1;
+        if let Some((generation, n)) = counts.get(node.name())
+            && *generation == node.generation
+        {
+            return *n;
+        }
+        let n = compute();
+        counts.insert(node.name().to_owned(), (node.generation, n));
+        n
+    }
+}
+
+thread_local! {
+    /// Per thread: the scheduling loop runs on one task at a time, and a thread-local memo
+    /// needs no lock. Generations are unique per process, so a stale entry never matches.
+    static COUNTS: std::cell::RefCell<CountMemo> = std::cell::RefCell::default();
 }
 
 /// What PreFilter computes for Filter.
@@ -401,14 +466,15 @@ impl PreScorePlugin for PodTopologySpread {
                 continue;
             }
             for (i, c) in constraints.iter().enumerate() {
-                if !c.includes_node(pod, node, &required) {
-                    continue;
-                }
                 let value = node
                     .labels()
                     .get(&c.topology_key)
                     .map_or("", String::as_str);
-                if counts[i].contains_key(value) {
+                // Hostname domains are counted per feasible node in Score.
+                if !counts[i].contains_key(value) || !c.includes_node(pod, node, &required) {
+                    continue;
+                }
+                {
                     let n = count_matching(node, &c.selector, pod.namespace());
                     if let Some(e) = counts[i].get_mut(value) {
                         *e += n;

@@ -26,6 +26,11 @@ pub struct Cluster {
 impl Cluster {
     /// Starts a fresh server on a free port and an admin client for it.
     pub async fn start() -> Cluster {
+        Cluster::start_with(|_| {}).await
+    }
+
+    /// The same, with the configuration changed by `configure` first.
+    pub async fn start_with(configure: impl FnOnce(&mut ServerConfig)) -> Cluster {
         let dir = tempfile::tempdir().unwrap();
         let mut config = ServerConfig::new(dir.path().join("data"));
         config.bind_address = [127, 0, 0, 1].into();
@@ -36,6 +41,7 @@ impl Cluster {
         let token_file = dir.path().join("tokens.csv");
         std::fs::write(&token_file, "s3cret-token,alice,1001,\"devs,ops\"\n").unwrap();
         config.token_auth_file = Some(token_file);
+        configure(&mut config);
         let server = rkube_server::start(config).await.unwrap();
         let client = client_for(&server.kubeconfig).await;
         Cluster {

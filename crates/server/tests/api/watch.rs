@@ -46,17 +46,9 @@ async fn watch_sees_changes_after_its_resource_version() {
     c.server.shutdown().await;
 }
 
-#[tokio::test]
-async fn watch_from_a_compacted_revision_gets_410() {
-    let c = Cluster::start().await;
-    let api: Api<ConfigMap> = Api::namespaced(c.client.clone(), "default");
-    let first = api
-        .create(&PostParams::default(), &configmap("c0"))
-        .await
-        .unwrap();
-    let old_rv = first.metadata.resource_version.unwrap();
-    // Push the first revision out of the watch cache's window.
-    for i in 0..1100 {
+/// Creates `churn` and patches it until `n` revisions have passed.
+async fn churn(api: &Api<ConfigMap>, n: usize) {
+    for i in 0..n {
         let mut cm = configmap("churn");
         cm.data = Some([("i".to_owned(), i.to_string())].into());
         if i == 0 {
@@ -71,6 +63,45 @@ async fn watch_from_a_compacted_revision_gets_410() {
             .unwrap();
         }
     }
+}
+
+/// A watcher dropped for falling behind (4,096 events) resumes from its last resource
+/// version: the default window keeps more than that.
+#[tokio::test]
+async fn a_watch_resumes_from_five_thousand_events_back() {
+    let c = Cluster::start().await;
+    let api: Api<ConfigMap> = Api::namespaced(c.client.clone(), "default");
+    let first = api
+        .create(&PostParams::default(), &configmap("c0"))
+        .await
+        .unwrap();
+    let old_rv = first.metadata.resource_version.unwrap();
+    churn(&api, 5000).await;
+    let stream = api
+        .watch(&WatchParams::default().timeout(5), &old_rv)
+        .await
+        .unwrap();
+    let mut stream = Box::pin(stream);
+    match stream.next().await.expect("an event") {
+        Ok(WatchEvent::Added(cm)) => {
+            assert_eq!(cm.metadata.name.as_deref(), Some("churn"));
+        }
+        other => panic!("expected the first change after the revision, got {other:?}"),
+    }
+    c.server.shutdown().await;
+}
+
+#[tokio::test]
+async fn watch_from_a_compacted_revision_gets_410() {
+    let c = Cluster::start_with(|config| config.watch_cache_size = 1000).await;
+    let api: Api<ConfigMap> = Api::namespaced(c.client.clone(), "default");
+    let first = api
+        .create(&PostParams::default(), &configmap("c0"))
+        .await
+        .unwrap();
+    let old_rv = first.metadata.resource_version.unwrap();
+    // Push the first revision out of the watch cache's window.
+    churn(&api, 1100).await;
     let stream = api
         .watch(&WatchParams::default().timeout(5), &old_rv)
         .await

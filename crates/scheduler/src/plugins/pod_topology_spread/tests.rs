@@ -419,3 +419,23 @@ fn system_default_spreading() {
             .is_skip()
     );
 }
+
+#[test]
+fn memoized_counts_follow_the_nodes_pods() {
+    let selector = Selector::from_map(&[("foo".to_owned(), "bar".to_owned())].into());
+    let mut node = labeled_node("n1", json!({}));
+    let pods = foo_pods("p", 3);
+    node.add_pod(pods[0].clone());
+    assert_eq!(count_matching(&node, &selector, "default"), 1);
+    // Asked again unchanged: the same answer (from the memo).
+    assert_eq!(count_matching(&node, &selector, "default"), 1);
+    node.add_pod(pods[1].clone());
+    assert_eq!(count_matching(&node, &selector, "default"), 2);
+    node.remove_pod(pods[0].uid());
+    assert_eq!(count_matching(&node, &selector, "default"), 1);
+    // Another namespace is another memo entry.
+    assert_eq!(count_matching(&node, &selector, "other"), 0);
+    // A node of the same name built afresh (e.g. after a node update) is counted again.
+    let fresh = with_pods(labeled_node("n1", json!({})), &pods);
+    assert_eq!(count_matching(&fresh, &selector, "default"), 3);
+}
