@@ -63,7 +63,11 @@ fn rkube(args: &[&str]) -> Stop {
 }
 
 fn sim(kubeconfig: &Path, nodes: &str) -> Stop {
-    rkube(&[
+    sim_with(kubeconfig, nodes, &[])
+}
+
+fn sim_with(kubeconfig: &Path, nodes: &str, extra: &[&str]) -> Stop {
+    let mut args = vec![
         "sim",
         "--kubeconfig",
         kubeconfig.to_str().unwrap(),
@@ -73,7 +77,44 @@ fn sim(kubeconfig: &Path, nodes: &str) -> Stop {
         "100ms",
         "--max-termination-delay",
         "100ms",
-    ])
+    ];
+    args.extend_from_slice(extra);
+    rkube(&args)
+}
+
+/// `rkube server` (with `server_flags`) and `rkube sim` with three nodes (with `sim_flags`),
+/// once the three nodes are Ready; the server, its kubeconfig and the simulator.
+fn three_node_cluster(
+    dir: &Path,
+    server_flags: &[&str],
+    sim_flags: &[&str],
+) -> (ServerProcess, std::path::PathBuf, Stop) {
+    let server = ServerProcess::start(
+        Path::new(env!("CARGO_BIN_EXE_rkube")),
+        &dir.join("data"),
+        server_flags,
+    )
+    .expect("server starts");
+    let kc = server.kubeconfig().to_owned();
+    let sim = sim_with(&kc, "3", sim_flags);
+    kubectl_until(&kc, &["get", "nodes", "--no-headers"], |out| {
+        out.lines().filter(|l| l.contains(" Ready")).count() == 3
+    });
+    (server, kc, sim)
+}
+
+/// `kubectl rollout history` lists two revisions, then `rollout undo` completes.
+fn two_revisions_then_undo(kubeconfig: &Path, workload: &str) {
+    let history = kubectl(kubeconfig, &["rollout", "history", workload]);
+    assert!(
+        history.contains("1 ") && history.contains("2 "),
+        "{history}"
+    );
+    kubectl(kubeconfig, &["rollout", "undo", workload]);
+    kubectl(
+        kubeconfig,
+        &["rollout", "status", workload, "--timeout=120s"],
+    );
 }
 
 fn image_of(kubeconfig: &Path, deployment: &str) -> String {
@@ -92,17 +133,7 @@ fn image_of(kubeconfig: &Path, deployment: &str) -> String {
 #[test]
 fn kubectl_deployment_lifecycle() {
     let dir = tempfile::tempdir().unwrap();
-    let server = ServerProcess::start(
-        Path::new(env!("CARGO_BIN_EXE_rkube")),
-        &dir.path().join("data"),
-        &[],
-    )
-    .expect("server starts");
-    let kc = server.kubeconfig().to_owned();
-    let _sim = sim(&kc, "3");
-    kubectl_until(&kc, &["get", "nodes", "--no-headers"], |out| {
-        out.lines().filter(|l| l.contains(" Ready")).count() == 3
-    });
+    let (_server, kc, _sim) = three_node_cluster(dir.path(), &[], &[]);
 
     kubectl(
         &kc,
@@ -135,17 +166,7 @@ fn kubectl_deployment_lifecycle() {
         &["rollout", "status", "deployment/web", "--timeout=120s"],
     );
     assert_eq!(image_of(&kc, "web"), "nginx:1.27");
-    let history = kubectl(&kc, &["rollout", "history", "deployment/web"]);
-    assert!(
-        history.contains("1 ") && history.contains("2 "),
-        "{history}"
-    );
-
-    kubectl(&kc, &["rollout", "undo", "deployment/web"]);
-    kubectl(
-        &kc,
-        &["rollout", "status", "deployment/web", "--timeout=120s"],
-    );
+    two_revisions_then_undo(&kc, "deployment/web");
     assert_eq!(image_of(&kc, "web"), "nginx:1.26");
     kubectl_until(
         &kc,
@@ -285,4 +306,193 @@ fn standalone_controller_manager_runs_deployments() {
         &["get", "nodes", "-o", "jsonpath={.items[*].spec.podCIDR}"],
     );
     assert_eq!(cidrs.split_whitespace().count(), 2, "{cidrs}");
+}
+
+/// Replicas that tolerate an unreachable or not-ready node for 2 s only, so eviction is quick.
+const SURVIVOR: &str = r#"
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: survivor}
+spec:
+  replicas: 6
+  selector: {matchLabels: {app: survivor}}
+  template:
+    metadata: {labels: {app: survivor}}
+    spec:
+      tolerations:
+      - {key: node.kubernetes.io/unreachable, operator: Exists, effect: NoExecute, tolerationSeconds: 2}
+      - {key: node.kubernetes.io/not-ready, operator: Exists, effect: NoExecute, tolerationSeconds: 2}
+      containers:
+      - {name: app, image: busybox:1.36}
+"#;
+
+/// (node, phase, terminating) of every `app=survivor` pod.
+fn survivors(kubeconfig: &Path) -> Vec<(String, String, bool)> {
+    let out = kubectl(
+        kubeconfig,
+        &[
+            "get",
+            "pods",
+            "-l",
+            "app=survivor",
+            "-o",
+            r#"jsonpath={range .items[*]}{.spec.nodeName} {.status.phase} {.metadata.deletionTimestamp}{"\n"}{end}"#,
+        ],
+    );
+    out.lines()
+        .map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            (
+                f.first().unwrap_or(&"").to_string(),
+                f.get(1).unwrap_or(&"").to_string(),
+                f.len() > 2,
+            )
+        })
+        .collect()
+}
+
+/// Waits until the node has (or no longer has) the `node.kubernetes.io/unreachable` taint.
+fn wait_for_unreachable_taint(kubeconfig: &Path, node: &str, present: bool) {
+    kubectl_until(
+        kubeconfig,
+        &["get", "node", node, "-o", "jsonpath={.spec.taints[*].key}"],
+        |out| out.contains("node.kubernetes.io/unreachable") == present,
+    );
+}
+
+#[test]
+fn a_node_that_stops_heartbeating_has_its_pods_recreated_elsewhere() {
+    let dir = tempfile::tempdir().unwrap();
+    let control = dir.path().join("failed-nodes");
+    let (_server, kc, _sim) = three_node_cluster(
+        dir.path(),
+        &["--node-monitor-grace-period", "5"],
+        &["--control-file", control.to_str().unwrap()],
+    );
+    let manifest = dir.path().join("survivor.yaml");
+    std::fs::write(&manifest, SURVIVOR).unwrap();
+    kubectl(&kc, &["apply", "-f", manifest.to_str().unwrap()]);
+    kubectl(
+        &kc,
+        &["rollout", "status", "deployment/survivor", "--timeout=120s"],
+    );
+    let failed = survivors(&kc)[0].0.clone();
+    assert!(!failed.is_empty());
+
+    // The node goes silent: NotReady, tainted unreachable, its pods evicted and replaced.
+    std::fs::write(&control, format!("{failed}\n")).unwrap();
+    kubectl_until(&kc, &["get", "node", &failed, "--no-headers"], |out| {
+        out.contains("NotReady")
+    });
+    wait_for_unreachable_taint(&kc, &failed, true);
+    kubectl_until(&kc, &["get", "pods", "-l", "app=survivor"], |_| {
+        let pods = survivors(&kc);
+        let serving = pods
+            .iter()
+            .filter(|(node, phase, terminating)| {
+                !terminating && phase == "Running" && *node != failed
+            })
+            .count();
+        let live_on_failed = pods
+            .iter()
+            .filter(|(node, _, terminating)| !terminating && *node == failed)
+            .count();
+        serving == 6 && live_on_failed == 0
+    });
+    kubectl(
+        &kc,
+        &["rollout", "status", "deployment/survivor", "--timeout=120s"],
+    );
+
+    // Heartbeats resume: Ready again, untainted, and the evicted pods finish terminating.
+    std::fs::write(&control, "").unwrap();
+    kubectl_until(&kc, &["get", "node", &failed, "--no-headers"], |out| {
+        out.contains(" Ready")
+    });
+    wait_for_unreachable_taint(&kc, &failed, false);
+    kubectl_until(&kc, &["get", "pods", "-l", "app=survivor"], |_| {
+        let pods = survivors(&kc);
+        pods.len() == 6 && pods.iter().all(|(_, phase, t)| phase == "Running" && !t)
+    });
+}
+
+const AGENT_AND_DB: &str = r#"
+apiVersion: apps/v1
+kind: DaemonSet
+metadata: {name: agent}
+spec:
+  selector: {matchLabels: {app: agent}}
+  template:
+    metadata: {labels: {app: agent}}
+    spec:
+      containers:
+      - {name: agent, image: busybox:1.36}
+---
+apiVersion: apps/v1
+kind: StatefulSet
+metadata: {name: db}
+spec:
+  serviceName: db
+  replicas: 3
+  selector: {matchLabels: {app: db}}
+  template:
+    metadata: {labels: {app: db}}
+    spec:
+      containers:
+      - {name: db, image: busybox:1.36}
+"#;
+
+/// The images of the pods with this label, sorted.
+fn pod_images(kubeconfig: &Path, label: &str) -> Vec<String> {
+    let out = kubectl(
+        kubeconfig,
+        &[
+            "get",
+            "pods",
+            "-l",
+            label,
+            "-o",
+            "jsonpath={.items[*].spec.containers[0].image}",
+        ],
+    );
+    let mut images: Vec<String> = out.split_whitespace().map(str::to_owned).collect();
+    images.sort();
+    images
+}
+
+#[test]
+fn kubectl_rolls_out_daemonsets_and_statefulsets() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_server, kc, _sim) = three_node_cluster(dir.path(), &[], &[]);
+    let manifest = dir.path().join("agent-db.yaml");
+    std::fs::write(&manifest, AGENT_AND_DB).unwrap();
+    kubectl(&kc, &["apply", "-f", manifest.to_str().unwrap()]);
+    for workload in ["daemonset/agent", "statefulset/db"] {
+        kubectl(&kc, &["rollout", "status", workload, "--timeout=120s"]);
+    }
+    assert_eq!(pod_images(&kc, "app=agent"), vec!["busybox:1.36"; 3]);
+    let names = kubectl(&kc, &["get", "pods", "-l", "app=db", "-o", "name"]);
+    assert_eq!(names.lines().count(), 3);
+    for ordinal in 0..3 {
+        assert!(names.contains(&format!("pod/db-{ordinal}")), "{names}");
+    }
+
+    kubectl(
+        &kc,
+        &["set", "image", "daemonset/agent", "agent=busybox:1.37"],
+    );
+    kubectl(&kc, &["set", "image", "statefulset/db", "db=busybox:1.37"]);
+    for workload in ["daemonset/agent", "statefulset/db"] {
+        kubectl(&kc, &["rollout", "status", workload, "--timeout=120s"]);
+    }
+    kubectl_until(&kc, &["get", "pods", "-l", "app=agent"], |_| {
+        pod_images(&kc, "app=agent") == vec!["busybox:1.37"; 3]
+    });
+    kubectl_until(&kc, &["get", "pods", "-l", "app=db"], |_| {
+        pod_images(&kc, "app=db") == vec!["busybox:1.37"; 3]
+    });
+    two_revisions_then_undo(&kc, "daemonset/agent");
+    kubectl_until(&kc, &["get", "pods", "-l", "app=agent"], |_| {
+        pod_images(&kc, "app=agent") == vec!["busybox:1.36"; 3]
+    });
 }
