@@ -1,7 +1,7 @@
 //! Discovery documents, derived from the registry's kinds: `/api`,
 //! `/apis`, per group and version, and aggregated discovery.
 
-use rkube_registry::kinds::{self, BUILTIN, ResourceInfo, Subresource};
+use rkube_registry::kinds::{ResourceInfo, Subresource};
 use serde_json::{Value, json};
 
 const VERBS: [&str; 8] = [
@@ -47,6 +47,19 @@ fn sub_kind(
     }
 }
 
+/// The API groups of `served`, in order, each with its versions (in order).
+fn groups<'a>(served: &[&'a ResourceInfo]) -> Vec<(&'a str, Vec<&'a str>)> {
+    let mut groups: Vec<(&str, Vec<&str>)> = Vec::new();
+    for r in served {
+        match groups.iter_mut().find(|(g, _)| *g == r.group) {
+            Some((_, versions)) if !versions.contains(&r.version) => versions.push(r.version),
+            Some(_) => {}
+            None => groups.push((r.group, vec![r.version])),
+        }
+    }
+    groups
+}
+
 /// `/api`.
 pub fn api_versions() -> Value {
     json!({
@@ -69,8 +82,8 @@ fn group_entry(group: &str, versions: &[&str]) -> Value {
 }
 
 /// `/apis`.
-pub fn api_group_list() -> Value {
-    let groups: Vec<Value> = kinds::groups()
+pub fn api_group_list(served: &[&ResourceInfo]) -> Value {
+    let groups: Vec<Value> = groups(served)
         .into_iter()
         .filter(|(g, _)| !g.is_empty())
         .map(|(g, versions)| group_entry(g, &versions))
@@ -79,8 +92,8 @@ pub fn api_group_list() -> Value {
 }
 
 /// `/apis/<group>`, if served.
-pub fn api_group(group: &str) -> Option<Value> {
-    let (g, versions) = kinds::groups()
+pub fn api_group(served: &[&ResourceInfo], group: &str) -> Option<Value> {
+    let (g, versions) = groups(served)
         .into_iter()
         .find(|(g, _)| *g == group && !g.is_empty())?;
     let mut entry = group_entry(g, &versions);
@@ -90,9 +103,9 @@ pub fn api_group(group: &str) -> Option<Value> {
 }
 
 /// `/api/v1` or `/apis/<group>/<version>`, if served.
-pub fn api_resource_list(group: &str, version: &str) -> Option<Value> {
+pub fn api_resource_list(served: &[&ResourceInfo], group: &str, version: &str) -> Option<Value> {
     let mut resources = Vec::new();
-    for info in BUILTIN
+    for info in served
         .iter()
         .filter(|i| i.group == group && i.version == version)
     {
@@ -176,18 +189,18 @@ fn discovery_resource(info: &ResourceInfo) -> Value {
 
 /// Aggregated discovery for `/api` (`core`) or `/apis` (the rest), at
 /// `apidiscovery.k8s.io/<version>`.
-pub fn aggregated(core: bool, version: &str) -> Value {
-    let items: Vec<Value> = kinds::groups()
+pub fn aggregated(served: &[&ResourceInfo], core: bool, version: &str) -> Value {
+    let items: Vec<Value> = groups(served)
         .into_iter()
         .filter(|(g, _)| g.is_empty() == core)
         .map(|(g, versions)| {
             let versions: Vec<Value> = versions
                 .iter()
                 .map(|v| {
-                    let resources: Vec<Value> = BUILTIN
+                    let resources: Vec<Value> = served
                         .iter()
                         .filter(|i| i.group == g && i.version == *v)
-                        .map(discovery_resource)
+                        .map(|i| discovery_resource(i))
                         .collect();
                     json!({"version": v, "resources": resources, "freshness": "Current"})
                 })
@@ -211,10 +224,15 @@ pub fn aggregated(core: bool, version: &str) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use rkube_registry::kinds::BUILTIN;
+
+    fn builtin() -> Vec<&'static ResourceInfo> {
+        BUILTIN.iter().collect()
+    }
 
     #[test]
     fn deployments_list_their_subresources() {
-        let list = api_resource_list("apps", "v1").unwrap();
+        let list = api_resource_list(&builtin(), "apps", "v1").unwrap();
         let names: Vec<&str> = list["resources"]
             .as_array()
             .unwrap()
@@ -224,14 +242,14 @@ mod tests {
         assert!(names.contains(&"deployments"));
         assert!(names.contains(&"deployments/scale"));
         assert!(names.contains(&"deployments/status"));
-        assert!(api_resource_list("nope", "v1").is_none());
+        assert!(api_resource_list(&builtin(), "nope", "v1").is_none());
     }
 
     #[test]
     fn aggregated_discovery_splits_core_from_groups() {
-        let core = aggregated(true, "v2");
+        let core = aggregated(&builtin(), true, "v2");
         assert_eq!(core["items"].as_array().unwrap().len(), 1);
-        let groups = aggregated(false, "v2");
+        let groups = aggregated(&builtin(), false, "v2");
         assert!(
             groups["items"]
                 .as_array()

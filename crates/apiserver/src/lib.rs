@@ -5,6 +5,8 @@
 mod admission;
 pub mod audit;
 pub mod auth;
+pub mod crd;
+mod custom;
 mod discovery;
 mod negotiate;
 pub mod openapi;
@@ -140,18 +142,25 @@ impl ApiServer {
         }
         let output = negotiate::choose_output(accept).unwrap_or(negotiate::Output::Json);
         let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
+        let served = self.storage.served();
         let doc = match (segments.as_slice(), output) {
             (["api"], negotiate::Output::Discovery(v)) => {
-                return Ok(discovery_response(discovery::aggregated(true, v), v));
+                return Ok(discovery_response(
+                    discovery::aggregated(&served, true, v),
+                    v,
+                ));
             }
             (["apis"], negotiate::Output::Discovery(v)) => {
-                return Ok(discovery_response(discovery::aggregated(false, v), v));
+                return Ok(discovery_response(
+                    discovery::aggregated(&served, false, v),
+                    v,
+                ));
             }
             (["api"], _) => Some(discovery::api_versions()),
-            (["apis"], _) => Some(discovery::api_group_list()),
-            (["api", version], _) => discovery::api_resource_list("", version),
-            (["apis", group], _) => discovery::api_group(group),
-            (["apis", group, version], _) => discovery::api_resource_list(group, version),
+            (["apis"], _) => Some(discovery::api_group_list(&served)),
+            (["api", version], _) => discovery::api_resource_list(&served, "", version),
+            (["apis", group], _) => discovery::api_group(&served, group),
+            (["apis", group, version], _) => discovery::api_resource_list(&served, group, version),
             ([".well-known", "openid-configuration"], _) => self
                 .service_accounts
                 .as_ref()
@@ -177,12 +186,21 @@ impl ApiServer {
                 return Ok(resp);
             }
             (["openapi", "v3"], _) => {
-                return Ok(respond::json(200, openapi::Documents::builtin().index()));
+                let custom = self.storage.custom().all();
+                return Ok(respond::json(
+                    200,
+                    openapi::Documents::builtin().index(&custom),
+                ));
             }
             (["openapi", "v3", rest @ ..], _) => {
-                return Ok(match openapi::Documents::builtin().get(&rest.join("/")) {
-                    Some(doc) => respond::json(200, doc.body.clone()),
-                    None => not_found_page(),
+                if let Some(doc) = openapi::Documents::builtin().get(&rest.join("/")) {
+                    return Ok(respond::json(200, doc.body.clone()));
+                }
+                let custom = self.storage.custom().all();
+                return Ok(match rest {
+                    ["apis", group, version] => openapi::custom::served(&custom, group, version)
+                        .map_or_else(not_found_page, |doc| respond::json(200, doc.body)),
+                    _ => not_found_page(),
                 });
             }
             _ => None,

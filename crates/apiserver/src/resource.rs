@@ -11,7 +11,7 @@ use bytes::Bytes;
 use rkube_api::selector::{FieldSelector, LabelSelector};
 use rkube_api::status::StatusError;
 use rkube_registry::storage::{DeleteOptions, Filter, ListOptions, WatchOptions};
-use rkube_registry::{ResourceInfo, Subresource, kinds, strategy};
+use rkube_registry::{ResourceInfo, Storage, Subresource, strategy};
 use serde_json::Value;
 
 fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
@@ -87,9 +87,17 @@ fn serves(sub: Subresource, verb: Verb) -> bool {
     }
 }
 
-/// The `autoscaling/v1` Scale view of a workload.
-fn scale_view(obj: &Value) -> Value {
+/// The metadata of an object's Scale view.
+pub(crate) fn scale_metadata(obj: &Value) -> Value {
     let meta = &obj["metadata"];
+    serde_json::json!({
+        "name": meta["name"], "namespace": meta["namespace"], "uid": meta["uid"],
+        "resourceVersion": meta["resourceVersion"], "creationTimestamp": meta["creationTimestamp"],
+    })
+}
+
+/// The `autoscaling/v1` Scale view of a built-in workload.
+pub(crate) fn scale_view(obj: &Value) -> Value {
     let selector = obj["spec"]["selector"]["matchLabels"]
         .as_object()
         .map(|m| {
@@ -102,10 +110,7 @@ fn scale_view(obj: &Value) -> Value {
     serde_json::json!({
         "kind": "Scale",
         "apiVersion": "autoscaling/v1",
-        "metadata": {
-            "name": meta["name"], "namespace": meta["namespace"], "uid": meta["uid"],
-            "resourceVersion": meta["resourceVersion"], "creationTimestamp": meta["creationTimestamp"],
-        },
+        "metadata": scale_metadata(obj),
         "spec": {"replicas": obj["spec"]["replicas"].as_i64().unwrap_or(0)},
         "status": {"replicas": obj["status"]["replicas"].as_i64().unwrap_or(0), "selector": selector},
     })
@@ -115,6 +120,7 @@ fn scale_view(obj: &Value) -> Value {
 /// the kind does not have, `Warn` (the default) answers them as warnings, `Ignore` drops
 /// them silently. Unknown fields are never stored.
 fn check_fields(
+    storage: &Storage,
     info: &ResourceInfo,
     query: &Query,
     obj: &Value,
@@ -127,6 +133,9 @@ fn check_fields(
     }
     if mode == "Ignore" {
         return Ok(Vec::new());
+    }
+    if info.custom {
+        return crate::custom::check_fields(&*crate::custom::version_of(storage, info)?, mode, obj);
     }
     let unknown: Vec<String> = crate::openapi::unknown_fields(&info.api_version(), info.kind, obj)
         .into_iter()
@@ -173,6 +182,11 @@ fn apply_patch(
     match content_type {
         "application/json-patch+json" => rkube_patch::json_patch(doc, patch).map_err(failed),
         "application/merge-patch+json" => Ok(rkube_patch::merge_patch(doc, patch)),
+        "application/strategic-merge-patch+json" if info.custom => {
+            Err(StatusError::unsupported_media_type(
+                "application/strategic-merge-patch+json (custom resources take json-patch, merge-patch and apply-patch)",
+            ))
+        }
         "application/strategic-merge-patch+json" => {
             let schema = rkube_patch::Schema::builtin();
             match schema.definition_for(info.group, info.version, info.kind) {
@@ -233,7 +247,9 @@ impl ApiServer {
     ) -> Result<Response, StatusError> {
         let not_found =
             || StatusError::not_found_message("the server could not find the requested resource");
-        let info = kinds::find(&rr.group, &rr.version, &rr.resource).ok_or_else(not_found)?;
+        let info = (self.storage)
+            .find(&rr.group, &rr.version, &rr.resource)
+            .ok_or_else(not_found)?;
         if !info.namespaced && rr.namespace.is_some() {
             return Err(not_found());
         }
@@ -260,11 +276,11 @@ impl ApiServer {
         match (rr.verb, sub) {
             (Verb::Get, Some(Subresource::Scale)) => {
                 let (obj, _) = storage.get_raw(info, ns, name.unwrap_or("")).await?;
-                Ok(respond::value(200, &scale_view(&obj)))
+                Ok(respond::value(200, &self.scale_view(info, &obj)?))
             }
             (Verb::Get, _) => {
                 let bytes = storage.get(info, ns, name.unwrap_or("")).await?;
-                Ok(respond::object(output, info, 200, bytes, include))
+                Ok(self.object(output, info, 200, bytes, include))
             }
             (Verb::List, _) => {
                 let opts = ListOptions {
@@ -275,38 +291,7 @@ impl ApiServer {
                     resource_version_match: query.get("resourceVersionMatch").cloned(),
                 };
                 let result = storage.list(info, ns, &opts).await?;
-                Ok(match output {
-                    Output::Table => respond::value(
-                        200,
-                        &rkube_printers::table(
-                            info.group,
-                            info.plural,
-                            &respond::parse_all(&result.items),
-                            rkube_printers::IncludeObject::parse(include),
-                            true,
-                            &result.resource_version.to_string(),
-                            result.continue_token.as_deref(),
-                            std::time::SystemTime::now(),
-                        ),
-                    ),
-                    Output::Metadata => respond::json(
-                        200,
-                        respond::partial_list(
-                            &result.items,
-                            result.resource_version,
-                            result.continue_token.as_deref(),
-                        ),
-                    ),
-                    _ => respond::json(
-                        200,
-                        respond::list_bytes(
-                            info,
-                            &result.items,
-                            result.resource_version,
-                            result.continue_token.as_deref(),
-                        ),
-                    ),
-                })
+                self.list_response(output, info, &result, include)
             }
             (Verb::Watch, _) => {
                 let opts = WatchOptions {
@@ -319,7 +304,14 @@ impl ApiServer {
                 let timeout = query
                     .get("timeoutSeconds")
                     .and_then(|t| t.parse::<u64>().ok());
-                Ok(crate::watch::stream(info, rx, output, include, timeout))
+                let custom = if info.custom {
+                    Some(crate::custom::version_of(storage, info)?)
+                } else {
+                    None
+                };
+                Ok(crate::watch::stream(
+                    info, custom, rx, output, include, timeout,
+                ))
             }
             (Verb::Create, Some(Subresource::Binding)) => {
                 let binding = negotiate::decode_body(content_type, &body)?;
@@ -353,13 +345,13 @@ impl ApiServer {
             }
             (Verb::Create, _) => {
                 let obj = negotiate::decode_body(content_type, &body)?;
-                let warnings = check_fields(info, query, &obj)?;
+                let warnings = check_fields(storage, info, query, &obj)?;
                 let obj_name = obj["metadata"]["name"].as_str().map(str::to_owned);
                 admission::namespace_lifecycle(storage, info, ns, obj_name.as_deref(), true, false)
                     .await?;
                 let bytes = storage.create(info, ns, obj, dry_run(query)?).await?;
                 Ok(with_warnings(
-                    respond::object(output, info, 201, bytes, include),
+                    self.object(output, info, 201, bytes, include),
                     &warnings,
                 ))
             }
@@ -370,12 +362,12 @@ impl ApiServer {
             }
             (Verb::Update, _) => {
                 let obj = negotiate::decode_body(content_type, &body)?;
-                let warnings = check_fields(info, query, &obj)?;
+                let warnings = check_fields(storage, info, query, &obj)?;
                 let bytes = storage
                     .update(info, ns, name.unwrap_or(""), obj, sub, dry_run(query)?)
                     .await?;
                 Ok(with_warnings(
-                    respond::object(output, info, 200, bytes, include),
+                    self.object(output, info, 200, bytes, include),
                     &warnings,
                 ))
             }
@@ -390,7 +382,7 @@ impl ApiServer {
                     .map_err(|e| StatusError::bad_request(&format!("error decoding patch: {e}")))?;
                 if sub == Some(Subresource::Scale) {
                     let (obj, _) = storage.get_raw(info, ns, name.unwrap_or("")).await?;
-                    let scale = apply_patch(info, &media, &scale_view(&obj), &patch)?;
+                    let scale = apply_patch(info, &media, &self.scale_view(info, &obj)?, &patch)?;
                     return self
                         .set_replicas(info, ns, name.unwrap_or(""), scale, dry_run(query)?)
                         .await;
@@ -398,7 +390,7 @@ impl ApiServer {
                 let mut warnings = Vec::new();
                 let mut change = |old: &Value| {
                     let new = apply_patch(info, &media, old, &patch)?;
-                    warnings = check_fields(info, query, &new)?;
+                    warnings = check_fields(storage, info, query, &new)?;
                     Ok(new)
                 };
                 let bytes = storage
@@ -412,7 +404,7 @@ impl ApiServer {
                     )
                     .await?;
                 Ok(with_warnings(
-                    respond::object(output, info, 200, bytes, include),
+                    self.object(output, info, 200, bytes, include),
                     &warnings,
                 ))
             }
@@ -420,7 +412,7 @@ impl ApiServer {
                 let opts = delete_options(query, &body)?;
                 admission::namespace_lifecycle(storage, info, ns, name, false, true).await?;
                 let bytes = storage.delete(info, ns, name.unwrap_or(""), &opts).await?;
-                Ok(respond::object(output, info, 200, bytes, include))
+                Ok(self.object(output, info, 200, bytes, include))
             }
             (Verb::DeleteCollection, _) => {
                 if info.plural == "namespaces" && info.group.is_empty() {
@@ -478,9 +470,18 @@ impl ApiServer {
         let precondition = scale["metadata"]["resourceVersion"]
             .as_str()
             .map(str::to_owned);
+        let paths = match info.custom {
+            true => crate::custom::version_of(&self.storage, info)?
+                .scale
+                .clone(),
+            false => None,
+        };
         let mut change = |old: &Value| {
             let mut new = old.clone();
-            new["spec"]["replicas"] = Value::from(replicas);
+            match &paths {
+                Some(paths) => crate::custom::set_replicas(paths, &mut new, replicas),
+                None => new["spec"]["replicas"] = Value::from(replicas),
+            }
             if let Some(rv) = &precondition {
                 new["metadata"]["resourceVersion"] = Value::from(rv.clone());
             }
@@ -491,6 +492,6 @@ impl ApiServer {
             .update_with(info, ns, name, None, dry_run, &mut change)
             .await?;
         let obj: Value = serde_json::from_slice(&bytes).unwrap_or_default();
-        Ok(respond::value(200, &scale_view(&obj)))
+        Ok(respond::value(200, &self.scale_view(info, &obj)?))
     }
 }

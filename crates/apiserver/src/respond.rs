@@ -7,6 +7,7 @@ use axum::response::Response;
 use bytes::{BufMut, Bytes, BytesMut};
 use rkube_api::status::StatusError;
 use rkube_registry::ResourceInfo;
+use rkube_registry::custom::CustomVersion;
 use serde_json::Value;
 use std::time::SystemTime;
 
@@ -69,10 +70,11 @@ pub fn parse_all(items: &[Bytes]) -> Vec<Value> {
         .collect()
 }
 
-/// One object in the asked form.
+/// One object in the asked form (a custom object's table from its CRD's columns).
 pub fn object(
     output: Output,
     info: &ResourceInfo,
+    custom: Option<&CustomVersion>,
     code: u16,
     bytes: Bytes,
     include: Option<&str>,
@@ -85,6 +87,10 @@ pub fn object(
                 .and_then(|o| o["metadata"]["resourceVersion"].as_str())
                 .unwrap_or("")
                 .to_owned();
+            if let Some(version) = custom {
+                let table = crate::custom::table(version, &objects, include, true, &rv, None);
+                return value(code, &table);
+            }
             let table = rkube_printers::table(
                 info.group,
                 info.plural,

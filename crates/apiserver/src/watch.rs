@@ -6,9 +6,11 @@ use axum::http::{HeaderValue, header};
 use axum::response::Response;
 use bytes::Bytes;
 use rkube_registry::ResourceInfo;
+use rkube_registry::custom::CustomVersion;
 use rkube_registry::storage::{WatchEventType, WatchItem};
 use serde_json::Value;
 use std::convert::Infallible;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 use tokio::sync::mpsc;
 
@@ -26,7 +28,13 @@ fn line(kind: WatchEventType, object: &[u8]) -> Bytes {
     Bytes::from(out)
 }
 
-fn as_table(info: &ResourceInfo, item: &WatchItem, first: bool, include: Option<&str>) -> Bytes {
+fn as_table(
+    info: &ResourceInfo,
+    custom: Option<&CustomVersion>,
+    item: &WatchItem,
+    first: bool,
+    include: Option<&str>,
+) -> Bytes {
     if matches!(item.kind, WatchEventType::Error | WatchEventType::Bookmark) {
         return item.object.clone();
     }
@@ -35,6 +43,17 @@ fn as_table(info: &ResourceInfo, item: &WatchItem, first: bool, include: Option<
         .as_str()
         .unwrap_or("")
         .to_owned();
+    if let Some(version) = custom {
+        let table = crate::custom::table(
+            version,
+            std::slice::from_ref(&obj),
+            include,
+            first,
+            &rv,
+            None,
+        );
+        return Bytes::from(serde_json::to_vec(&table).unwrap_or_default());
+    }
     let table = rkube_printers::table(
         info.group,
         info.plural,
@@ -51,6 +70,7 @@ fn as_table(info: &ResourceInfo, item: &WatchItem, first: bool, include: Option<
 /// The streaming response of a watch.
 pub fn stream(
     info: &'static ResourceInfo,
+    custom: Option<Arc<CustomVersion>>,
     mut events: mpsc::Receiver<WatchItem>,
     output: crate::negotiate::Output,
     include: Option<&str>,
@@ -63,13 +83,20 @@ pub fn stream(
     tokio::spawn(async move {
         let mut first = true;
         loop {
-            let item = tokio::select! {
+            let mut item = tokio::select! {
                 _ = tokio::time::sleep_until(deadline) => return,
                 _ = tx.closed() => return,
                 item = events.recv() => match item { Some(item) => item, None => return },
             };
+            if custom.is_some()
+                && !matches!(item.kind, WatchEventType::Error | WatchEventType::Bookmark)
+            {
+                item.object = crate::custom::as_served(info, item.object);
+            }
             let object = match output {
-                crate::negotiate::Output::Table => as_table(info, &item, first, include.as_deref()),
+                crate::negotiate::Output::Table => {
+                    as_table(info, custom.as_deref(), &item, first, include.as_deref())
+                }
                 crate::negotiate::Output::Metadata
                     if !matches!(item.kind, WatchEventType::Error) =>
                 {

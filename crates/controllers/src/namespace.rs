@@ -12,6 +12,7 @@ use k8s_openapi::api::core::v1::{Namespace, NamespaceCondition};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{Api, DeleteParams, DynamicObject, ListParams, PostParams};
+use kube::core::ApiResource;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -264,10 +265,9 @@ impl Namespaces {
     async fn empty_resource(
         &self,
         namespace: &str,
-        res: &crate::resources::Resource,
+        res: &ApiResource,
     ) -> Result<Option<Remaining>, String> {
-        let api: Api<DynamicObject> =
-            Api::namespaced_with(self.client.clone(), namespace, &res.api_resource());
+        let api: Api<DynamicObject> = Api::namespaced_with(self.client.clone(), namespace, res);
         let lp = ListParams::default();
         match api
             .delete_collection(&DeleteParams::background(), &lp)
@@ -291,9 +291,9 @@ impl Namespaces {
         }
         let left = api.list_metadata(&lp).await.map_err(|e| e.to_string())?;
         let mut remaining = Remaining {
-            group: res.group.to_owned(),
-            version: res.version.to_owned(),
-            resource: res.plural.to_owned(),
+            group: res.group.clone(),
+            version: res.version.clone(),
+            resource: res.plural.clone(),
             count: left.items.len(),
             ..Remaining::default()
         };
@@ -305,6 +305,30 @@ impl Namespaces {
             remaining.grace_seconds = remaining.grace_seconds.max(grace);
         }
         Ok(Some(remaining))
+    }
+
+    /// The namespaced resources the server serves beyond the built-ins (custom
+    /// resources) that can be listed and deleted, found through discovery.
+    async fn discover_others(&self) -> Result<Vec<ApiResource>, kube::Error> {
+        let discovery = kube::discovery::Discovery::new(self.client.clone())
+            .run()
+            .await?;
+        let mut found = Vec::new();
+        for group in discovery.groups() {
+            for (ar, caps) in group.recommended_resources() {
+                let builtin = RESOURCES
+                    .iter()
+                    .any(|r| r.group == ar.group && r.plural == ar.plural);
+                if !builtin
+                    && caps.scope == kube::discovery::Scope::Namespaced
+                    && caps.supports_operation(kube::discovery::verbs::DELETE)
+                    && caps.supports_operation(kube::discovery::verbs::LIST)
+                {
+                    found.push(ar);
+                }
+            }
+        }
+        Ok(found)
     }
 
     /// Removes our finalizer through `namespaces/<name>/finalize`, or by updating the
@@ -339,7 +363,16 @@ impl Reconciler for Namespaces {
         };
         let mut errors = Vec::new();
         let mut remaining = Vec::new();
-        for res in RESOURCES.iter().filter(|r| r.namespaced) {
+        let mut resources: Vec<ApiResource> = RESOURCES
+            .iter()
+            .filter(|r| r.namespaced)
+            .map(|r| r.api_resource())
+            .collect();
+        match self.discover_others().await {
+            Ok(others) => resources.extend(others),
+            Err(err) => errors.push(format!("discovering the namespaced resources: {err}")),
+        }
+        for res in &resources {
             match self.empty_resource(name, res).await {
                 Ok(Some(left)) => {
                     if left.unexpected() {

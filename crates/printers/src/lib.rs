@@ -8,6 +8,7 @@
 mod apps;
 mod batch;
 mod core;
+mod custom;
 mod descriptions;
 pub mod duration;
 mod events;
@@ -20,6 +21,7 @@ mod util;
 use serde_json::{Map, Value, json};
 use std::time::SystemTime;
 
+pub use custom::{CustomColumn, custom_table};
 pub use duration::human_duration;
 
 /// How much of each object a Table row carries (`includeObject`).
@@ -203,6 +205,16 @@ pub fn table(
             Value::Object(out)
         })
         .collect();
+    table_of(columns, rows, resource_version, continue_token)
+}
+
+/// The Table object around its columns and rows.
+pub(crate) fn table_of(
+    columns: Vec<Value>,
+    rows: Vec<Value>,
+    resource_version: &str,
+    continue_token: Option<&str>,
+) -> Value {
     let mut metadata = Map::new();
     if !resource_version.is_empty() {
         metadata.insert("resourceVersion".to_owned(), Value::from(resource_version));

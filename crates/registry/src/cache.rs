@@ -8,10 +8,11 @@ use crate::kinds::{BUILTIN, ResourceInfo};
 use crate::object;
 use crate::strategy;
 use bytes::Bytes;
+use rkube_api::status::StatusError;
 use rkube_store::{EventKind, ListRequest, Store};
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::{Arc, RwLock};
-use tokio::sync::{broadcast, watch};
+use tokio::sync::{broadcast, mpsc, oneshot, watch};
 
 /// How many recent events each cache keeps by default for watches that resume. Larger than
 /// [`FANOUT_CAPACITY`]: a watcher dropped for falling behind resumes from its last resource
@@ -242,65 +243,150 @@ impl ResourceCache {
 
 /// Every resource's cache, and the revision they have all caught up to.
 pub struct Caches {
-    by_segment: HashMap<String, Arc<ResourceCache>>,
+    /// Caches by their resource's key prefix (`/registry/pods/`, `/registry/<group>/<plural>/`).
+    by_prefix: RwLock<HashMap<String, Arc<ResourceCache>>>,
     progress: watch::Sender<i64>,
+    /// Requests to add a cache, served by the feed between two events.
+    additions: mpsc::UnboundedSender<Addition>,
+}
+
+/// A cache to add for a resource that became served, and who waits for it.
+struct Addition {
+    info: &'static ResourceInfo,
+    done: oneshot::Sender<rkube_store::Result<()>>,
 }
 
 impl std::fmt::Debug for Caches {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Caches")
-            .field("resources", &self.by_segment.len())
+            .field("resources", &self.read_map().len())
             .field("revision", &*self.progress.borrow())
             .finish()
     }
 }
 
-/// The path segment after `/registry/` that names a resource's keys.
-fn segment(key: &str) -> Option<&str> {
-    key.strip_prefix("/registry/")?.split('/').next()
+/// The key prefixes a key may belong to: `/registry/<a>/` (built-in resources) and
+/// `/registry/<a>/<b>/` (custom resources, under their group).
+fn prefixes(key: &str) -> impl Iterator<Item = &str> {
+    const ROOT: usize = "/registry/".len();
+    let first = key
+        .get(ROOT..)
+        .and_then(|rest| rest.find('/'))
+        .map(|i| ROOT + i + 1);
+    let second = first.and_then(|f| key[f..].find('/').map(|i| f + i + 1));
+    [first, second]
+        .into_iter()
+        .flatten()
+        .map(move |end| &key[..end])
 }
 
 impl Caches {
     /// Fills every cache from the store and keeps them fed by one watch; each keeps its
     /// last `window` events for watches that resume.
     pub async fn start(store: Arc<dyn Store>, window: usize) -> rkube_store::Result<Arc<Self>> {
-        let mut by_segment = HashMap::new();
+        let mut by_prefix = HashMap::new();
         for info in BUILTIN {
-            let prefix = info.key_prefix();
-            let seg = segment(&prefix).unwrap_or_default().to_owned();
-            by_segment
-                .entry(seg)
+            by_prefix
+                .entry(info.key_prefix())
                 .or_insert_with(|| Arc::new(ResourceCache::new(info, window)));
         }
-        let rev = fill(store.as_ref(), &by_segment).await?;
-        for cache in by_segment.values() {
+        let rev = fill(store.as_ref(), &by_prefix, "/registry/", 0).await?;
+        for cache in by_prefix.values() {
             cache.write().window_start = rev;
         }
+        let (additions, mut added) = mpsc::unbounded_channel::<Addition>();
         let caches = Arc::new(Caches {
-            by_segment,
+            by_prefix: RwLock::new(by_prefix),
             progress: watch::Sender::new(rev),
+            additions,
         });
         let mut stream = store.watch("/registry/", rev + 1).await?;
         let feed = caches.clone();
         tokio::spawn(async move {
-            while let Some(item) = stream.recv().await {
-                match item {
-                    Ok(event) => feed.dispatch(event),
-                    Err(err) => {
-                        // Without its feed the cache would serve stale data.
-                        tracing::error!(%err, "the watch cache lost its store watch");
-                        break;
+            loop {
+                tokio::select! {
+                    biased;
+                    Some(addition) = added.recv() => {
+                        let result = feed.add_now(store.as_ref(), addition.info, window).await;
+                        let _ = addition.done.send(result);
                     }
+                    item = stream.recv() => match item {
+                        Some(Ok(event)) => feed.dispatch(event),
+                        Some(Err(err)) => {
+                            // Without its feed the cache would serve stale data.
+                            tracing::error!(%err, "the watch cache lost its store watch");
+                            break;
+                        }
+                        None => break,
+                    },
                 }
             }
         });
         Ok(caches)
     }
 
-    /// The cache of a resource.
-    pub fn get(&self, info: &ResourceInfo) -> Option<&Arc<ResourceCache>> {
+    fn read_map(&self) -> std::sync::RwLockReadGuard<'_, HashMap<String, Arc<ResourceCache>>> {
+        self.by_prefix.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Adds a cache for a resource that became served (a custom resource), filled with the
+    /// objects already stored under its prefix, consistent with the events that follow.
+    /// Does nothing when the resource has a cache already.
+    pub async fn add(&self, info: &'static ResourceInfo) -> Result<(), StatusError> {
+        if self.get(info).is_some() {
+            return Ok(());
+        }
+        let stopped = || StatusError::internal_error("the watch cache feed has stopped");
+        let (done, wait) = oneshot::channel();
+        self.additions
+            .send(Addition { info, done })
+            .map_err(|_| stopped())?;
+        wait.await
+            .map_err(|_| stopped())?
+            .map_err(|err| StatusError::internal_error(&err.to_string()))
+    }
+
+    /// Runs on the feed, between two events: every event up to the current revision is
+    /// applied, so a list at that revision and the events after it are consistent.
+    async fn add_now(
+        &self,
+        store: &dyn Store,
+        info: &'static ResourceInfo,
+        window: usize,
+    ) -> rkube_store::Result<()> {
         let prefix = info.key_prefix();
-        self.by_segment.get(segment(&prefix)?)
+        if self.read_map().contains_key(&prefix) {
+            return Ok(());
+        }
+        let rev = self.revision();
+        let cache = Arc::new(ResourceCache::new(info, window));
+        let mut one = HashMap::new();
+        one.insert(prefix.clone(), cache.clone());
+        fill(store, &one, &prefix, rev).await?;
+        cache.write().window_start = rev;
+        self.by_prefix
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(prefix, cache);
+        Ok(())
+    }
+
+    /// Drops the cache of a resource no longer served (a deleted custom resource).
+    pub fn remove(&self, info: &ResourceInfo) {
+        self.by_prefix
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&info.key_prefix());
+    }
+
+    /// The cache of a resource.
+    pub fn get(&self, info: &ResourceInfo) -> Option<Arc<ResourceCache>> {
+        self.read_map().get(&info.key_prefix()).cloned()
+    }
+
+    fn for_key(&self, key: &str) -> Option<Arc<ResourceCache>> {
+        let map = self.read_map();
+        prefixes(key).find_map(|p| map.get(p).cloned())
     }
 
     /// The revision every cache has caught up to.
@@ -318,7 +404,7 @@ impl Caches {
 
     fn dispatch(&self, event: rkube_store::WatchEvent) {
         let rev = event.kv.mod_revision;
-        let Some(cache) = segment(&event.kv.key).and_then(|s| self.by_segment.get(s)) else {
+        let Some(cache) = self.for_key(&event.kv.key) else {
             self.progress.send_replace(rev);
             return;
         };
@@ -362,21 +448,25 @@ impl Caches {
     }
 }
 
-/// Loads every cache from the store; returns the revision of the load.
+/// Loads the caches from the store's keys under `prefix`, at `revision` (0: the
+/// current one); returns the revision of the load.
 async fn fill(
     store: &dyn Store,
-    by_segment: &HashMap<String, Arc<ResourceCache>>,
+    by_prefix: &HashMap<String, Arc<ResourceCache>>,
+    prefix: &str,
+    revision: i64,
 ) -> rkube_store::Result<i64> {
     let mut req = ListRequest {
-        prefix: "/registry/".to_owned(),
+        prefix: prefix.to_owned(),
         limit: 1_000,
+        revision,
         ..ListRequest::default()
     };
     loop {
         let page = store.list(req.clone()).await?;
         req.revision = page.revision;
         for kv in &page.kvs {
-            if let Some(cache) = segment(&kv.key).and_then(|s| by_segment.get(s))
+            if let Some(cache) = prefixes(&kv.key).find_map(|p| by_prefix.get(p))
                 && let Some(entry) =
                     Entry::from_stored(kv.key.clone(), cache.info, &kv.value, kv.mod_revision)
             {

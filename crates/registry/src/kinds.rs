@@ -2,7 +2,7 @@
 //! storage keys derive.
 
 /// A subresource served under a resource (`pods/status`, `deployments/scale`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Subresource {
     /// `<resource>/status`: writes change the status only.
     Status,
@@ -30,7 +30,7 @@ impl Subresource {
 }
 
 /// One served resource: a kind at a group/version, and how it is named.
-#[derive(Debug)]
+#[derive(Debug, PartialEq, Eq)]
 pub struct ResourceInfo {
     /// API group ("" for core).
     pub group: &'static str,
@@ -50,6 +50,8 @@ pub struct ResourceInfo {
     pub categories: &'static [&'static str],
     /// Subresources served.
     pub subresources: &'static [Subresource],
+    /// Whether a CustomResourceDefinition defines the resource (served while it exists).
+    pub custom: bool,
 }
 
 impl ResourceInfo {
@@ -84,10 +86,12 @@ impl ResourceInfo {
     }
 
     /// The store prefix holding every object of this resource, following
-    /// upstream's layout `/registry/<resource>/` (group-qualified where two
-    /// groups share a resource name).
+    /// upstream's layout: `/registry/<resource>/` for built-ins (group-qualified where two
+    /// groups share a resource name), `/registry/<group>/<resource>/` for custom resources
+    /// (every version of one custom resource shares it).
     pub fn key_prefix(&self) -> String {
         match (self.group, self.plural) {
+            (group, plural) if self.custom => format!("/registry/{group}/{plural}/"),
             ("events.k8s.io", _) => "/registry/events.k8s.io/events/".to_owned(),
             _ => format!("/registry/{}/", self.plural),
         }
@@ -125,6 +129,7 @@ macro_rules! kind {
             short_names: &[$($short),*],
             categories: &[$($cat),*],
             subresources: &[$($sub),*],
+            custom: false,
         }
     };
 }
@@ -161,8 +166,96 @@ pub static BUILTIN: &[ResourceInfo] = &[
     kind!("networking.k8s.io", "v1", "NetworkPolicy", "networkpolicies", "networkpolicy", namespaced: true, short: ["netpol"], categories: [], sub: []),
     kind!("policy", "v1", "PodDisruptionBudget", "poddisruptionbudgets", "poddisruptionbudget", namespaced: true, short: ["pdb"], categories: [], sub: [Status]),
     kind!("storage.k8s.io", "v1", "StorageClass", "storageclasses", "storageclass", namespaced: false, short: ["sc"], categories: [], sub: []),
+    kind!("apiextensions.k8s.io", "v1", "CustomResourceDefinition", "customresourcedefinitions", "customresourcedefinition", namespaced: false, short: ["crd", "crds"], categories: ["api-extensions"], sub: [Status]),
     kind!("scheduling.k8s.io", "v1", "PriorityClass", "priorityclasses", "priorityclass", namespaced: false, short: ["pc"], categories: [], sub: []),
 ];
+
+/// The description of a custom resource, owned, to be made `'static` by [`intern`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CustomInfo {
+    /// API group.
+    pub group: String,
+    /// API version.
+    pub version: String,
+    /// Kind.
+    pub kind: String,
+    /// Plural resource name.
+    pub plural: String,
+    /// Singular resource name.
+    pub singular: String,
+    /// Whether objects live in namespaces.
+    pub namespaced: bool,
+    /// Short names.
+    pub short_names: Vec<String>,
+    /// Categories.
+    pub categories: Vec<String>,
+    /// Subresources served (status, scale).
+    pub subresources: Vec<Subresource>,
+}
+
+fn intern_str(s: &str, seen: &mut Vec<&'static str>) -> &'static str {
+    if let Some(found) = seen.iter().find(|x| **x == s) {
+        return found;
+    }
+    let leaked: &'static str = Box::leak(s.to_owned().into_boxed_str());
+    seen.push(leaked);
+    leaked
+}
+
+/// A `'static` [`ResourceInfo`] for a custom resource. Infos live as long as the process
+/// (every part of the server holds them by reference), so equal descriptions share one
+/// allocation: memory grows only with the distinct custom resources ever defined.
+pub fn intern(custom: &CustomInfo) -> &'static ResourceInfo {
+    use std::sync::Mutex;
+    static INFOS: Mutex<Vec<&'static ResourceInfo>> = Mutex::new(Vec::new());
+    static STRS: Mutex<Vec<&'static str>> = Mutex::new(Vec::new());
+    static LISTS: Mutex<Vec<&'static [&'static str]>> = Mutex::new(Vec::new());
+    static SUBS: Mutex<Vec<&'static [Subresource]>> = Mutex::new(Vec::new());
+    let mut strs = STRS.lock().unwrap_or_else(|p| p.into_inner());
+    let list = |items: &[String], strs: &mut Vec<&'static str>| -> &'static [&'static str] {
+        let items: Vec<&'static str> = items.iter().map(|s| intern_str(s, strs)).collect();
+        let mut lists = LISTS.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(found) = lists.iter().find(|l| **l == items.as_slice()) {
+            return found;
+        }
+        let leaked: &'static [&'static str] = Box::leak(items.into_boxed_slice());
+        lists.push(leaked);
+        leaked
+    };
+    let short_names = list(&custom.short_names, &mut strs);
+    let categories = list(&custom.categories, &mut strs);
+    let subresources = {
+        let mut subs = SUBS.lock().unwrap_or_else(|p| p.into_inner());
+        match subs.iter().find(|l| **l == custom.subresources.as_slice()) {
+            Some(found) => *found,
+            None => {
+                let leaked: &'static [Subresource] =
+                    Box::leak(custom.subresources.clone().into_boxed_slice());
+                subs.push(leaked);
+                leaked
+            }
+        }
+    };
+    let info = ResourceInfo {
+        group: intern_str(&custom.group, &mut strs),
+        version: intern_str(&custom.version, &mut strs),
+        kind: intern_str(&custom.kind, &mut strs),
+        plural: intern_str(&custom.plural, &mut strs),
+        singular: intern_str(&custom.singular, &mut strs),
+        namespaced: custom.namespaced,
+        short_names,
+        categories,
+        subresources,
+        custom: true,
+    };
+    let mut infos = INFOS.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some(found) = infos.iter().find(|i| ***i == info) {
+        return found;
+    }
+    let leaked: &'static ResourceInfo = Box::leak(Box::new(info));
+    infos.push(leaked);
+    leaked
+}
 
 /// Looks up a served resource by group, version and plural name.
 pub fn find(group: &str, version: &str, plural: &str) -> Option<&'static ResourceInfo> {

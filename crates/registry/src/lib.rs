@@ -5,6 +5,7 @@
 
 pub mod alloc;
 pub mod cache;
+pub mod custom;
 pub mod kinds;
 pub mod object;
 pub mod storage;

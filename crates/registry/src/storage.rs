@@ -16,7 +16,8 @@ pub use watch::{WatchEventType, WatchItem, WatchOptions};
 
 use crate::alloc::Allocator;
 use crate::cache::Caches;
-use crate::kinds::{ResourceInfo, Subresource};
+use crate::custom::{self, CustomResources};
+use crate::kinds::{self, ResourceInfo, Subresource};
 use crate::object;
 use crate::strategy::{self, Rejection};
 use bytes::Bytes;
@@ -37,6 +38,7 @@ pub struct Storage {
     store: Arc<dyn Store>,
     caches: Arc<Caches>,
     allocator: Allocator,
+    custom: Arc<CustomResources>,
 }
 
 impl std::fmt::Debug for Storage {
@@ -157,7 +159,77 @@ impl Storage {
             store,
             caches,
             allocator,
+            custom: Arc::default(),
         })
+    }
+
+    /// A served resource by group, version and plural: built-in or custom.
+    pub fn find(&self, group: &str, version: &str, plural: &str) -> Option<&'static ResourceInfo> {
+        kinds::find(group, version, plural)
+            .or_else(|| Some(self.custom.find(group, version, plural)?.info))
+    }
+
+    /// Every served resource: the built-ins, then the custom ones.
+    pub fn served(&self) -> Vec<&'static ResourceInfo> {
+        let mut all: Vec<_> = kinds::BUILTIN.iter().collect();
+        all.extend(self.custom.all().iter().map(|v| v.info));
+        all
+    }
+
+    /// The custom resources served now.
+    pub fn custom(&self) -> &CustomResources {
+        &self.custom
+    }
+
+    /// Serves the resource a CustomResourceDefinition defines, as the CRD says now (its
+    /// watch cache is started on first use). Versions no longer served stop.
+    pub async fn serve_crd(&self, crd: &Value) -> Result<(), StatusError> {
+        let name = object::meta_str(crd, "name").unwrap_or("").to_owned();
+        let versions = custom::versions_of(crd);
+        if let Some(first) = versions.first() {
+            self.caches.add(first.info).await?;
+        }
+        if versions.is_empty() {
+            self.stop_serving_crd(&name);
+        } else {
+            self.custom.set(&name, versions);
+        }
+        Ok(())
+    }
+
+    /// Stops serving the resource of the CustomResourceDefinition `name`.
+    pub fn stop_serving_crd(&self, name: &str) {
+        if let Some(gone) = self.custom.remove(name).first() {
+            self.caches.remove(gone.info);
+        }
+    }
+
+    /// For a custom resource: the object read from the store as the version `info` serves
+    /// (custom resources convert between versions by their apiVersion alone).
+    fn as_version(info: &ResourceInfo, obj: &mut Value) {
+        if info.custom
+            && let Some(map) = obj.as_object_mut()
+        {
+            map.insert("apiVersion".into(), Value::from(info.api_version()));
+        }
+    }
+
+    /// For a custom resource: the object checked against its schema and made the storage
+    /// version.
+    fn admit_custom(
+        &self,
+        info: &ResourceInfo,
+        name: &str,
+        obj: &mut Value,
+    ) -> Result<(), StatusError> {
+        if !info.custom {
+            return Ok(());
+        }
+        let version = self.custom.of(info).ok_or_else(|| {
+            StatusError::not_found_message("the server could not find the requested resource")
+        })?;
+        custom::admit(&version, obj)
+            .map_err(|errors| StatusError::invalid(&info.group_kind(), name, &errors))
     }
 
     /// The store underneath.
@@ -274,6 +346,7 @@ impl Storage {
         let mut obj = strategy::for_resource(info)
             .create(info, obj)
             .map_err(|r| rejection(info, &name, r))?;
+        self.admit_custom(info, &name, &mut obj)?;
         let claimed = if info.group.is_empty() && info.plural == "services" {
             update::allocate_service(self, &mut obj, None, dry_run).await?
         } else {

@@ -4,6 +4,7 @@
 
 mod apps;
 mod core;
+mod custom;
 mod pod;
 mod service;
 
@@ -193,7 +194,7 @@ where
     }
 }
 
-/// The strategy of a built-in resource.
+/// The strategy of a resource.
 pub fn for_resource(info: &ResourceInfo) -> &'static dyn Strategy {
     use k8s_openapi::api::{
         apps::v1 as apps, batch::v1 as batch, coordination::v1 as coordination, core::v1 as core,
@@ -213,7 +214,11 @@ pub fn for_resource(info: &ResourceInfo) -> &'static dyn Strategy {
             &S
         }};
     }
+    if info.custom {
+        return &custom::CUSTOM_OBJECTS;
+    }
     match (info.group, info.plural) {
+        ("apiextensions.k8s.io", "customresourcedefinitions") => &custom::CRDS,
         ("", "namespaces") => &self::core::NAMESPACES,
         ("", "pods") => &pod::PODS,
         ("", "services") => &service::SERVICES,

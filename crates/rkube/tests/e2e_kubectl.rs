@@ -1,13 +1,11 @@
 //! End to end: the real `rkube server` binary driven with stock kubectl, as a user would —
 //! kubectl 1.33 (protobuf bodies on `create`) and 1.27 (JSON), on the embedded store and on etcd.
 
-use rkube_testkit::{EtcdProcess, ServerProcess};
+use rkube_testkit::kubectl::{KUBECTL_127, KUBECTL_133};
+use rkube_testkit::{EtcdProcess, Kubectl, ServerProcess};
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
-
-const KUBECTL_133: &str = "/usr/bin/kubectl";
-const KUBECTL_127: &str = "/usr/lib/google-cloud-sdk/bin/kubectl.1.27";
+use std::process::{Command, Stdio};
 
 const MANIFEST: &str = r#"apiVersion: v1
 kind: Namespace
@@ -59,69 +57,6 @@ spec:
   selector: {app: web}
   ports: [{port: 80, targetPort: 80}]
 "#;
-
-/// kubectl with a kubeconfig and a scratch directory.
-struct Kubectl {
-    binary: &'static str,
-    kubeconfig: PathBuf,
-    dir: PathBuf,
-}
-
-impl Kubectl {
-    fn command(&self, args: &[&str]) -> Command {
-        let mut cmd = Command::new(self.binary);
-        cmd.env("KUBECONFIG", &self.kubeconfig)
-            .env("HOME", &self.dir)
-            .args(args);
-        cmd
-    }
-
-    fn run(&self, args: &[&str]) -> Output {
-        self.command(args).output().expect("run kubectl")
-    }
-
-    /// Runs kubectl and returns its stdout, failing the test if it fails.
-    fn ok(&self, args: &[&str]) -> String {
-        let out = self.run(args);
-        assert!(
-            out.status.success(),
-            "kubectl {args:?} failed:\n{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-
-    /// Runs kubectl expecting failure and returns its stderr.
-    fn fails(&self, args: &[&str]) -> String {
-        let out = self.run(args);
-        assert!(
-            !out.status.success(),
-            "kubectl {args:?} should fail:\n{}",
-            String::from_utf8_lossy(&out.stdout)
-        );
-        String::from_utf8_lossy(&out.stderr).into_owned()
-    }
-
-    /// `kubectl get KIND NAME -n NS -o jsonpath=PATH`.
-    fn jsonpath(&self, kind: &str, name: &str, namespace: &str, path: &str) -> String {
-        self.ok(&[
-            "get",
-            kind,
-            name,
-            "-n",
-            namespace,
-            "-o",
-            &format!("jsonpath={path}"),
-        ])
-    }
-
-    fn file(&self, name: &str, text: &str) -> String {
-        let path = self.dir.join(name);
-        std::fs::write(&path, text).unwrap();
-        path.to_str().unwrap().to_owned()
-    }
-}
 
 fn words(line: &str) -> Vec<&str> {
     line.split_whitespace().collect()
@@ -627,11 +562,7 @@ fn service_account_tokens(k: &Kubectl, server: &ServerProcess) {
 }
 
 fn kubectl(binary: &'static str, server: &ServerProcess, dir: &Path) -> Kubectl {
-    Kubectl {
-        binary,
-        kubeconfig: server.kubeconfig().to_owned(),
-        dir: dir.to_owned(),
-    }
+    Kubectl::new(binary, server.kubeconfig(), dir)
 }
 
 #[test]

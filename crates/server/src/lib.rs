@@ -107,6 +107,7 @@ pub struct RunningServer {
     serving: tokio::task::JoinHandle<()>,
     scheduler: Option<tokio::task::JoinHandle<()>>,
     controllers: Option<tokio::task::JoinHandle<()>>,
+    crd_controller: tokio::task::JoinHandle<()>,
     _compactor: Compactor,
 }
 
@@ -168,6 +169,8 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer> {
         &host_names(&config, service_ip),
     )?;
     let storage = Storage::start(store, allocator, config.watch_cache_size).await?;
+    rkube_apiserver::crd::serve_stored(&storage).await?;
+    let crd_controller = rkube_apiserver::crd::spawn(storage.clone());
     let tokens = match &config.token_auth_file {
         Some(path) => TokenFile::load(path)?,
         None => TokenFile::default(),
@@ -256,6 +259,7 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer> {
         serving,
         scheduler,
         controllers,
+        crd_controller,
         _compactor: compactor,
     })
 }
@@ -264,6 +268,7 @@ impl RunningServer {
     /// Stops accepting connections and closes the datastore.
     pub async fn shutdown(self) {
         let _ = self.shutdown.send(true);
+        self.crd_controller.abort();
         let _ = self.serving.await;
         for task in [self.scheduler, self.controllers].into_iter().flatten() {
             let _ = task.await;

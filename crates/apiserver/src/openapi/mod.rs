@@ -2,6 +2,7 @@
 //! kinds and the Kubernetes API's protobuf descriptors. kubectl reads them to learn that the
 //! server validates fields itself (`fieldValidation`), and for `explain`.
 
+pub mod custom;
 mod paths;
 mod schema;
 mod strict;
@@ -169,9 +170,26 @@ impl Documents {
         }
     }
 
-    /// `/openapi/v3`: where each group-version's document is.
-    pub fn index(&self) -> Bytes {
-        self.index.clone()
+    /// `/openapi/v3`: where each group-version's document is, the custom resources'
+    /// (served now) included.
+    pub fn index(&self, custom: &[std::sync::Arc<rkube_registry::custom::CustomVersion>]) -> Bytes {
+        if custom.is_empty() {
+            return self.index.clone();
+        }
+        let mut index: Value = serde_json::from_slice(&self.index).unwrap_or_default();
+        let mut seen = std::collections::BTreeSet::new();
+        for v in custom {
+            let (group, version) = (v.info.group, v.info.version);
+            if !seen.insert((group, version)) {
+                continue;
+            }
+            if let Some(doc) = self::custom::served(custom, group, version) {
+                let path = group_version_path(group, version);
+                index["paths"][&path] =
+                    json!({"serverRelativeURL": format!("/openapi/v3/{path}?hash={}", doc.hash)});
+            }
+        }
+        Bytes::from(serde_json::to_vec(&index).unwrap_or_default())
     }
 
     /// `/openapi/v2` in the form `accept` asks for: (content type, body).

@@ -137,6 +137,11 @@ impl Components {
         self.add_all(pending);
     }
 
+    /// Adds a message that is not a kind (e.g. `ObjectMeta`) and what it refers to.
+    pub fn add_message(&mut self, message: &MessageDescriptor) {
+        self.add_all(vec![message.clone()]);
+    }
+
     fn add_all(&mut self, mut pending: Vec<MessageDescriptor>) {
         while let Some(message) = pending.pop() {
             let name = definition_name(&message);

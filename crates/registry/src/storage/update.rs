@@ -297,7 +297,9 @@ impl Storage {
         let gr = info.group_resource();
         let key = info.key(namespace, name);
         for _ in 0..RETRIES {
-            let (old, rev) = self.get_raw(info, namespace, name).await?;
+            let (mut old, rev) = self.get_raw(info, namespace, name).await?;
+            let stored_version = old.get("apiVersion").cloned();
+            Storage::as_version(info, &mut old);
             let mut new = change(&old)?;
             check_type(info, &mut new)?;
             let precondition = object::meta_str(&new, "resourceVersion")
@@ -312,6 +314,10 @@ impl Storage {
             let mut obj = strategy::for_resource(info)
                 .update(info, merged, &old)
                 .map_err(|r| rejection(info, name, r))?;
+            self.admit_custom(info, name, &mut obj)?;
+            if let Some(v) = stored_version {
+                old["apiVersion"] = v;
+            }
             if strategy::for_resource(info).tracks_generation()
                 && spec_part(&obj) != spec_part(&old)
             {
