@@ -3,6 +3,7 @@
 //! written to the audit log.
 
 mod admission;
+mod apply;
 pub mod audit;
 pub mod auth;
 pub mod crd;

@@ -119,7 +119,7 @@ pub(crate) fn scale_view(obj: &Value) -> Value {
 /// Applies the request's `fieldValidation` to a submitted object: `Strict` rejects fields
 /// the kind does not have, `Warn` (the default) answers them as warnings, `Ignore` drops
 /// them silently. Unknown fields are never stored.
-fn check_fields(
+pub(crate) fn check_fields(
     storage: &Storage,
     info: &ResourceInfo,
     query: &Query,
@@ -153,7 +153,7 @@ fn check_fields(
 }
 
 /// Adds upstream-style `Warning` headers to a response.
-fn with_warnings(mut resp: Response, warnings: &[String]) -> Response {
+pub(crate) fn with_warnings(mut resp: Response, warnings: &[String]) -> Response {
     for warning in warnings {
         let escaped = warning.replace('\\', "\\\\").replace('"', "\\\"");
         if let Ok(value) = axum::http::HeaderValue::from_str(&format!("299 - \"{escaped}\"")) {
@@ -196,9 +196,6 @@ fn apply_patch(
                 None => Ok(rkube_patch::merge_patch(doc, patch)),
             }
         }
-        "application/apply-patch+yaml" => Err(StatusError::unsupported_media_type(
-            "application/apply-patch+yaml (server-side apply is not served yet)",
-        )),
         other => Err(StatusError::unsupported_media_type(other)),
     }
 }
@@ -357,14 +354,31 @@ impl ApiServer {
             }
             (Verb::Update, Some(Subresource::Scale)) => {
                 let scale = negotiate::decode_body(content_type, &body)?;
-                self.set_replicas(info, ns, name.unwrap_or(""), scale, dry_run(query)?)
-                    .await
+                let manager = crate::apply::manager(query, headers, info, "Update", sub);
+                self.set_replicas(
+                    info,
+                    ns,
+                    name.unwrap_or(""),
+                    scale,
+                    dry_run(query)?,
+                    &manager,
+                )
+                .await
             }
             (Verb::Update, _) => {
                 let obj = negotiate::decode_body(content_type, &body)?;
                 let warnings = check_fields(storage, info, query, &obj)?;
+                let manager = crate::apply::manager(query, headers, info, "Update", sub);
                 let bytes = storage
-                    .update(info, ns, name.unwrap_or(""), obj, sub, dry_run(query)?)
+                    .update(
+                        info,
+                        ns,
+                        name.unwrap_or(""),
+                        obj,
+                        sub,
+                        dry_run(query)?,
+                        Some(&manager),
+                    )
                     .await?;
                 Ok(with_warnings(
                     self.object(output, info, 200, bytes, include),
@@ -378,13 +392,38 @@ impl ApiServer {
                         "the patch is too large",
                     ));
                 }
+                if media == crate::apply::APPLY_PATCH && sub != Some(Subresource::Scale) {
+                    return self
+                        .server_side_apply(
+                            info,
+                            ns,
+                            name.unwrap_or(""),
+                            sub,
+                            query,
+                            headers,
+                            &body,
+                            output,
+                            include,
+                            dry_run(query)?,
+                        )
+                        .await;
+                }
+                crate::apply::check_patch_options(query, false)?;
+                let manager = crate::apply::manager(query, headers, info, "Update", sub);
                 let patch: Value = serde_json::from_slice(&body)
                     .map_err(|e| StatusError::bad_request(&format!("error decoding patch: {e}")))?;
                 if sub == Some(Subresource::Scale) {
                     let (obj, _) = storage.get_raw(info, ns, name.unwrap_or("")).await?;
                     let scale = apply_patch(info, &media, &self.scale_view(info, &obj)?, &patch)?;
                     return self
-                        .set_replicas(info, ns, name.unwrap_or(""), scale, dry_run(query)?)
+                        .set_replicas(
+                            info,
+                            ns,
+                            name.unwrap_or(""),
+                            scale,
+                            dry_run(query)?,
+                            &manager,
+                        )
                         .await;
                 }
                 let mut warnings = Vec::new();
@@ -394,12 +433,13 @@ impl ApiServer {
                     Ok(new)
                 };
                 let bytes = storage
-                    .update_with(
+                    .update_with_by(
                         info,
                         ns,
                         name.unwrap_or(""),
                         sub,
                         dry_run(query)?,
+                        Some(&manager),
                         &mut change,
                     )
                     .await?;
@@ -465,6 +505,7 @@ impl ApiServer {
         name: &str,
         scale: Value,
         dry_run: bool,
+        manager: &rkube_patch::apply::Manager,
     ) -> Result<Response, StatusError> {
         let replicas = scale["spec"]["replicas"].as_i64().unwrap_or(0);
         let precondition = scale["metadata"]["resourceVersion"]
@@ -489,7 +530,7 @@ impl ApiServer {
         };
         let bytes = self
             .storage
-            .update_with(info, ns, name, None, dry_run, &mut change)
+            .update_with_by(info, ns, name, None, dry_run, Some(manager), &mut change)
             .await?;
         let obj: Value = serde_json::from_slice(&bytes).unwrap_or_default();
         Ok(respond::value(200, &self.scale_view(info, &obj)?))

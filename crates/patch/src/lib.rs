@@ -28,6 +28,7 @@ macro_rules! meta {
     };
 }
 
+pub mod apply;
 mod jsonpatch;
 mod kinds;
 mod lists;

@@ -200,6 +200,18 @@ fn crd_journey(k: &Kubectl) {
         "{err}"
     );
 
+    // Server-side apply works on custom objects too (lists and maps from the schema).
+    let applied = k.file(
+        "applied.yaml",
+        &known_fields().replace("name: nightly", "name: applied"),
+    );
+    let out = k.ok(&["apply", "--server-side", "-f", &applied]);
+    assert!(
+        out.contains("crontab.stable.example.com/applied serverside-applied"),
+        "{out}"
+    );
+    k.ok(&["delete", "ct", "applied", "-n", "demo"]);
+
     // Scale and status subresources.
     k.ok(&["scale", "crontab", "nightly", "-n", "demo", "--replicas=3"]);
     assert_eq!(k.jsonpath("ct", "nightly", "demo", "{.spec.replicas}"), "3");

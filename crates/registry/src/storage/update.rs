@@ -7,6 +7,7 @@ use crate::strategy;
 use bytes::Bytes;
 use rkube_api::field::{FieldError, Path};
 use rkube_api::status::StatusError;
+use rkube_patch::apply::{Manager, Shape, track_update};
 use serde_json::Value;
 use std::net::Ipv4Addr;
 
@@ -187,6 +188,10 @@ fn merge_update(info: &ResourceInfo, new: Value, old: &Value, sub: Option<Subres
     let mut merged = match sub {
         Some(Subresource::Status) => {
             let mut merged = old.clone();
+            // Field ownership is recorded by writes to the status too.
+            if let Some(managed) = new.pointer("/metadata/managedFields") {
+                object::meta_mut(&mut merged).insert("managedFields".into(), managed.clone());
+            }
             merged["status"] = new.get("status").cloned().unwrap_or(Value::Null);
             if merged["status"].is_null()
                 && let Some(map) = merged.as_object_mut()
@@ -233,6 +238,12 @@ fn merge_update(info: &ResourceInfo, new: Value, old: &Value, sub: Option<Subres
     };
     let old_meta = object::meta(old).cloned().unwrap_or_default();
     let meta = object::meta_mut(&mut merged);
+    // A write that does not mention managedFields keeps them (upstream's nil semantics).
+    if !meta.contains_key("managedFields")
+        && let Some(managed) = old_meta.get("managedFields")
+    {
+        meta.insert("managedFields".into(), managed.clone());
+    }
     for field in [
         "name",
         "namespace",
@@ -251,7 +262,9 @@ fn merge_update(info: &ResourceInfo, new: Value, old: &Value, sub: Option<Subres
 }
 
 impl Storage {
-    /// Replaces an object (PUT), or its status with `sub`.
+    /// Replaces an object (PUT), or its status with `sub`, on behalf of `manager` (whose
+    /// changes are recorded in `managedFields` of objects that have them).
+    #[allow(clippy::too_many_arguments)]
     pub async fn update(
         &self,
         info: &ResourceInfo,
@@ -260,6 +273,7 @@ impl Storage {
         mut obj: Value,
         sub: Option<Subresource>,
         dry_run: bool,
+        manager: Option<&Manager>,
     ) -> Result<Bytes, StatusError> {
         check_type(info, &mut obj)?;
         check_namespace(info, namespace, &mut obj)?;
@@ -271,14 +285,9 @@ impl Storage {
             }
             _ => {}
         }
-        self.update_with(
-            info,
-            namespace,
-            name,
-            sub,
-            dry_run,
-            &mut |_| Ok(obj.clone()),
-        )
+        self.update_with_by(info, namespace, name, sub, dry_run, manager, &mut |_| {
+            Ok(obj.clone())
+        })
         .await
     }
 
@@ -292,6 +301,23 @@ impl Storage {
         name: &str,
         sub: Option<Subresource>,
         dry_run: bool,
+        change: &mut (dyn FnMut(&Value) -> Result<Value, StatusError> + Send),
+    ) -> Result<Bytes, StatusError> {
+        self.update_with_by(info, namespace, name, sub, dry_run, None, change)
+            .await
+    }
+
+    /// [`Storage::update_with`] on behalf of `manager`: the fields the change sets become
+    /// the manager's in `managedFields` (of objects that have them).
+    #[allow(clippy::too_many_arguments)]
+    pub async fn update_with_by(
+        &self,
+        info: &ResourceInfo,
+        namespace: Option<&str>,
+        name: &str,
+        sub: Option<Subresource>,
+        dry_run: bool,
+        manager: Option<&Manager>,
         change: &mut (dyn FnMut(&Value) -> Result<Value, StatusError> + Send),
     ) -> Result<Bytes, StatusError> {
         let gr = info.group_resource();
@@ -315,6 +341,20 @@ impl Storage {
                 .update(info, merged, &old)
                 .map_err(|r| rejection(info, name, r))?;
             self.admit_custom(info, name, &mut obj)?;
+            if let Some(manager) = manager {
+                let custom = self.custom.of(info);
+                let shape = match &custom {
+                    Some(version) => Shape::Custom(&version.openapi),
+                    None => Shape::builtin(info.group, info.version, info.kind),
+                };
+                track_update(
+                    &old,
+                    &mut obj,
+                    shape,
+                    manager,
+                    &rkube_api::time::now_rfc3339(),
+                );
+            }
             if let Some(v) = stored_version {
                 old["apiVersion"] = v;
             }
