@@ -239,3 +239,93 @@ async fn deleting_a_crd_deletes_its_objects() {
     assert_eq!(list["items"], json!([]), "{list}");
     c.server.shutdown().await;
 }
+
+/// A custom resource as an operator written with kube-rs defines it.
+#[derive(
+    kube::CustomResource, serde::Serialize, serde::Deserialize, Clone, Debug, schemars::JsonSchema,
+)]
+#[kube(
+    group = "demo.rkube.dev",
+    version = "v1",
+    kind = "Gadget",
+    namespaced,
+    status = "GadgetStatus",
+    shortname = "gd",
+    printcolumn = r#"{"name":"Size","type":"integer","jsonPath":".spec.size"}"#
+)]
+pub struct GadgetSpec {
+    size: i32,
+    #[serde(default)]
+    tags: Vec<String>,
+    label: Option<String>,
+}
+
+/// The status of a [`Gadget`].
+#[derive(serde::Serialize, serde::Deserialize, Clone, Debug, Default, schemars::JsonSchema)]
+pub struct GadgetStatus {
+    ready: bool,
+}
+
+#[tokio::test]
+async fn a_kube_rs_custom_resource_round_trips() {
+    use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+    use kube::CustomResourceExt;
+    use kube::api::{ListParams, Patch, PatchParams, PostParams};
+
+    let c = Cluster::start().await;
+    let crds: Api<CustomResourceDefinition> = Api::all(c.client.clone());
+    crds.create(&PostParams::default(), &Gadget::crd())
+        .await
+        .unwrap();
+    let mut established = false;
+    for _ in 0..200 {
+        let crd = crds.get("gadgets.demo.rkube.dev").await.unwrap();
+        established = crd.status.and_then(|s| s.conditions).is_some_and(|cs| {
+            cs.iter()
+                .any(|c| c.type_ == "Established" && c.status == "True")
+        });
+        if established {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(established);
+
+    let gadgets: Api<Gadget> = Api::namespaced(c.client.clone(), "default");
+    let mut g = Gadget::new(
+        "g1",
+        GadgetSpec {
+            size: 3,
+            tags: vec!["a".into()],
+            label: None,
+        },
+    );
+    g.metadata.labels = Some([("team".to_owned(), "x".to_owned())].into());
+    let created = gadgets.create(&PostParams::default(), &g).await.unwrap();
+    assert_eq!(created.spec.size, 3);
+    let listed = gadgets
+        .list(&ListParams::default().labels("team=x"))
+        .await
+        .unwrap();
+    assert_eq!(listed.items.len(), 1);
+    let status =
+        json!({"apiVersion": "demo.rkube.dev/v1", "kind": "Gadget", "status": {"ready": true}});
+    let patched = gadgets
+        .patch_status(
+            "g1",
+            &PatchParams::apply("gadget-operator"),
+            &Patch::Apply(&status),
+        )
+        .await
+        .unwrap();
+    assert!(patched.status.unwrap().ready);
+    let bad = json!({"spec": {"size": "large"}});
+    let err = crate::api_error(
+        gadgets
+            .patch("g1", &PatchParams::default(), &Patch::Merge(&bad))
+            .await,
+    );
+    assert_eq!(err.code, 422, "{err:?}");
+    gadgets.delete("g1", &Default::default()).await.unwrap();
+    c.server.shutdown().await;
+}
