@@ -9,24 +9,12 @@ use bytes::Bytes;
 use rkube_api::status::StatusError;
 use rkube_registry::custom::{CustomVersion, ScalePaths};
 use rkube_registry::storage::ListResult;
-use rkube_registry::{ResourceInfo, Storage, object};
+use rkube_registry::{ResourceInfo, Storage};
 use serde_json::Value;
 
-/// A stored custom object as the version `info` serves it. Versions differ only in
-/// `apiVersion` (upstream's `None` conversion); other objects pass through untouched.
+/// A stored object as the version `info` serves it (custom resources, events.k8s.io).
 pub fn as_served(info: &ResourceInfo, bytes: Bytes) -> Bytes {
-    if !info.custom {
-        return bytes;
-    }
-    let want = info.api_version();
-    let Ok(mut obj) = serde_json::from_slice::<Value>(&bytes) else {
-        return bytes;
-    };
-    if obj["apiVersion"].as_str() == Some(want.as_str()) {
-        return bytes;
-    }
-    obj["apiVersion"] = Value::from(want);
-    Bytes::from(object::encode(&obj))
+    rkube_registry::convert::served_bytes(info, bytes)
 }
 
 /// The fields of `obj` its version's schema does not know (they would be pruned), as
@@ -150,7 +138,7 @@ impl crate::ApiServer {
         result: &ListResult,
         include: Option<&str>,
     ) -> Result<Response, StatusError> {
-        let items: Vec<Bytes> = match info.custom {
+        let items: Vec<Bytes> = match rkube_registry::convert::converts(info) {
             true => result
                 .items
                 .iter()

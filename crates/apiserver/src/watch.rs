@@ -88,7 +88,7 @@ pub fn stream(
                 _ = tx.closed() => return,
                 item = events.recv() => match item { Some(item) => item, None => return },
             };
-            if custom.is_some()
+            if rkube_registry::convert::converts(info)
                 && !matches!(item.kind, WatchEventType::Error | WatchEventType::Bookmark)
             {
                 item.object = crate::custom::as_served(info, item.object);

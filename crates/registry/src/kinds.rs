@@ -86,13 +86,12 @@ impl ResourceInfo {
     }
 
     /// The store prefix holding every object of this resource, following
-    /// upstream's layout: `/registry/<resource>/` for built-ins (group-qualified where two
-    /// groups share a resource name), `/registry/<group>/<resource>/` for custom resources
-    /// (every version of one custom resource shares it).
+    /// upstream's layout: `/registry/<resource>/` for built-ins (core and events.k8s.io
+    /// Events share one, as upstream: one store, two views), `/registry/<group>/<resource>/`
+    /// for custom resources (every version of one custom resource shares it).
     pub fn key_prefix(&self) -> String {
         match (self.group, self.plural) {
             (group, plural) if self.custom => format!("/registry/{group}/{plural}/"),
-            ("events.k8s.io", _) => "/registry/events.k8s.io/events/".to_owned(),
             _ => format!("/registry/{}/", self.plural),
         }
     }
@@ -290,6 +289,9 @@ mod tests {
                     "{} served twice",
                     a.plural
                 );
+                if a.plural == "events" && b.plural == "events" {
+                    continue;
+                }
                 assert_ne!(
                     a.key_prefix(),
                     b.key_prefix(),

@@ -5,6 +5,7 @@
 
 pub mod alloc;
 pub mod cache;
+pub mod convert;
 pub mod custom;
 pub mod kinds;
 pub mod object;

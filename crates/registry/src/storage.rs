@@ -204,16 +204,6 @@ impl Storage {
         }
     }
 
-    /// For a custom resource: the object read from the store as the version `info` serves
-    /// (custom resources convert between versions by their apiVersion alone).
-    fn as_version(info: &ResourceInfo, obj: &mut Value) {
-        if info.custom
-            && let Some(map) = obj.as_object_mut()
-        {
-            map.insert("apiVersion".into(), Value::from(info.api_version()));
-        }
-    }
-
     /// For a custom resource: the object checked against its schema and made the storage
     /// version.
     fn admit_custom(
@@ -347,6 +337,7 @@ impl Storage {
             .create(info, obj)
             .map_err(|r| rejection(info, &name, r))?;
         self.admit_custom(info, &name, &mut obj)?;
+        crate::convert::to_stored(info, &mut obj);
         let claimed = if info.group.is_empty() && info.plural == "services" {
             update::allocate_service(self, &mut obj, None, dry_run).await?
         } else {

@@ -2,6 +2,7 @@
 
 use super::{Storage, check_namespace, check_type, internal, object, rejection, spec_part};
 use crate::alloc::AllocError;
+use crate::convert;
 use crate::kinds::{ResourceInfo, Subresource};
 use crate::strategy;
 use bytes::Bytes;
@@ -324,8 +325,8 @@ impl Storage {
         let key = info.key(namespace, name);
         for _ in 0..RETRIES {
             let (mut old, rev) = self.get_raw(info, namespace, name).await?;
-            let stored_version = old.get("apiVersion").cloned();
-            Storage::as_version(info, &mut old);
+            let stored_old = convert::converts(info).then(|| old.clone());
+            convert::to_served(info, &mut old);
             let mut new = change(&old)?;
             check_type(info, &mut new)?;
             let precondition = object::meta_str(&new, "resourceVersion")
@@ -355,8 +356,9 @@ impl Storage {
                     &rkube_api::time::now_rfc3339(),
                 );
             }
-            if let Some(v) = stored_version {
-                old["apiVersion"] = v;
+            convert::to_stored(info, &mut obj);
+            if let Some(stored) = stored_old {
+                old = stored;
             }
             if strategy::for_resource(info).tracks_generation()
                 && spec_part(&obj) != spec_part(&old)

@@ -5,6 +5,7 @@ mod apply;
 mod crd;
 mod crud;
 mod errors;
+mod events;
 mod leader;
 mod scheduling;
 mod scheduling_inputs;
