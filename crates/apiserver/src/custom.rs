@@ -177,6 +177,11 @@ impl crate::ApiServer {
                 200,
                 respond::partial_list(&items, result.resource_version, token),
             ),
+            Output::Protobuf { or_json } => respond::protobuf_or_json(
+                200,
+                respond::list_bytes(info, &items, result.resource_version, token),
+                or_json,
+            ),
             _ => respond::json(
                 200,
                 respond::list_bytes(info, &items, result.resource_version, token),

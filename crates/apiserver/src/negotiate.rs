@@ -48,6 +48,12 @@ pub enum Output {
     Metadata,
     /// Aggregated discovery, `apidiscovery.k8s.io` at this version.
     Discovery(&'static str),
+    /// Kubernetes protobuf, for kinds that have a message; the others as JSON when the
+    /// client also takes JSON (`or_json`), else 406.
+    Protobuf {
+        /// Whether JSON is acceptable too.
+        or_json: bool,
+    },
 }
 
 /// Chooses the response form from `Accept`; `Err` with 406 when nothing
@@ -57,6 +63,7 @@ pub fn choose_output(accept: Option<&str>) -> Result<Output, StatusError> {
         return Ok(Output::Json);
     };
     let mut acceptable = false;
+    let mut protobuf_first = false;
     for entry in accept.split(',') {
         let media = media_type(entry);
         let params: Vec<(&str, &str)> = entry
@@ -65,6 +72,10 @@ pub fn choose_output(accept: Option<&str>) -> Result<Output, StatusError> {
             .filter_map(|p| p.trim().split_once('='))
             .collect();
         let param = |k: &str| params.iter().find(|(key, _)| *key == k).map(|(_, v)| *v);
+        if media == PROTOBUF && param("as").is_none() {
+            protobuf_first |= !acceptable;
+            continue;
+        }
         if !matches!(media, "application/json" | "*/*" | "application/*") {
             continue;
         }
@@ -89,7 +100,11 @@ pub fn choose_output(accept: Option<&str>) -> Result<Output, StatusError> {
             _ => {}
         }
     }
-    if acceptable {
+    if protobuf_first {
+        Ok(Output::Protobuf {
+            or_json: acceptable,
+        })
+    } else if acceptable {
         Ok(Output::Json)
     } else {
         Err(StatusError::not_acceptable(
@@ -109,8 +124,17 @@ mod tests {
         let disc = "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList,application/json;g=apidiscovery.k8s.io;v=v2beta1;as=APIGroupDiscoveryList,application/json";
         assert_eq!(choose_output(Some(disc)).unwrap(), Output::Discovery("v2"));
         let proto = "application/vnd.kubernetes.protobuf,application/json";
-        assert_eq!(choose_output(Some(proto)).unwrap(), Output::Json);
-        assert!(choose_output(Some("application/vnd.kubernetes.protobuf")).is_err());
+        assert_eq!(
+            choose_output(Some(proto)).unwrap(),
+            Output::Protobuf { or_json: true }
+        );
+        assert_eq!(
+            choose_output(Some("application/vnd.kubernetes.protobuf")).unwrap(),
+            Output::Protobuf { or_json: false }
+        );
+        let json_first = "application/json,application/vnd.kubernetes.protobuf";
+        assert_eq!(choose_output(Some(json_first)).unwrap(), Output::Json);
+        assert!(choose_output(Some("text/html")).is_err());
         assert_eq!(choose_output(None).unwrap(), Output::Json);
         let meta = "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1";
         assert_eq!(choose_output(Some(meta)).unwrap(), Output::Metadata);

@@ -301,6 +301,13 @@ impl ApiServer {
                 let timeout = query
                     .get("timeoutSeconds")
                     .and_then(|t| t.parse::<u64>().ok());
+                if output == (Output::Protobuf { or_json: false })
+                    && !rkube_protobuf::Codec::builtin().supports(&info.api_version(), info.kind)
+                {
+                    return Err(StatusError::not_acceptable(
+                        "only the following media types are accepted: application/json, application/yaml",
+                    ));
+                }
                 let custom = if info.custom {
                     Some(crate::custom::version_of(storage, info)?)
                 } else {

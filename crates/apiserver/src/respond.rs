@@ -104,7 +104,33 @@ pub fn object(
             value(code, &table)
         }
         Output::Metadata => json(code, partial(&bytes)),
+        Output::Protobuf { or_json } => protobuf_or_json(code, bytes, or_json),
         _ => json(code, bytes),
+    }
+}
+
+/// A served JSON document (object or list) as Kubernetes protobuf, when its kind has a
+/// message.
+pub fn protobuf(code: u16, bytes: &[u8]) -> Option<Response> {
+    let obj: Value = serde_json::from_slice(bytes).ok()?;
+    let body = rkube_protobuf::Codec::builtin().encode(&obj).ok()?;
+    let mut resp = Response::new(Body::from(body));
+    *resp.status_mut() = StatusCode::from_u16(code).unwrap_or(StatusCode::OK);
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(crate::negotiate::PROTOBUF),
+    );
+    Some(resp)
+}
+
+/// Protobuf when the kind has a message; else JSON if the client takes it, else 406.
+pub fn protobuf_or_json(code: u16, bytes: Bytes, or_json: bool) -> Response {
+    match protobuf(code, &bytes) {
+        Some(resp) => resp,
+        None if or_json => json(code, bytes),
+        None => status(&StatusError::not_acceptable(
+            "only the following media types are accepted: application/json, application/yaml",
+        )),
     }
 }
 

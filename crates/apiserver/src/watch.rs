@@ -77,6 +77,8 @@ pub fn stream(
     timeout_seconds: Option<u64>,
 ) -> Response {
     let include = include.map(str::to_owned);
+    let protobuf = matches!(output, crate::negotiate::Output::Protobuf { .. })
+        && rkube_protobuf::Codec::builtin().supports(&info.api_version(), info.kind);
     let deadline =
         tokio::time::Instant::now() + timeout_seconds.map_or(DEFAULT_TIMEOUT, Duration::from_secs);
     let (tx, rx) = mpsc::channel::<Result<Bytes, Infallible>>(16);
@@ -92,6 +94,20 @@ pub fn stream(
                 && !matches!(item.kind, WatchEventType::Error | WatchEventType::Bookmark)
             {
                 item.object = crate::custom::as_served(info, item.object);
+            }
+            if protobuf {
+                match protobuf_frame(&item) {
+                    Some(frame) => {
+                        if tx.send(Ok(frame)).await.is_err() {
+                            return;
+                        }
+                    }
+                    None => tracing::warn!(
+                        kind = info.kind,
+                        "a watch event could not be encoded as protobuf"
+                    ),
+                }
+                continue;
             }
             let object = match output {
                 crate::negotiate::Output::Table => {
@@ -114,7 +130,24 @@ pub fn stream(
     let mut resp = Response::new(body);
     resp.headers_mut().insert(
         header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
+        HeaderValue::from_static(if protobuf {
+            "application/vnd.kubernetes.protobuf;stream=watch"
+        } else {
+            "application/json"
+        }),
     );
     resp
+}
+
+/// One watch event in protobuf framing: a 4-byte big-endian length, then a
+/// `meta.v1.WatchEvent` whose object is the protobuf body of the event's object.
+fn protobuf_frame(item: &WatchItem) -> Option<Bytes> {
+    let codec = rkube_protobuf::Codec::builtin();
+    let object: Value = serde_json::from_slice(&item.object).ok()?;
+    let encoded = codec.encode(&object).ok()?;
+    let event = codec.watch_event(item.kind.as_str(), encoded).ok()?;
+    let mut frame = Vec::with_capacity(event.len() + 4);
+    frame.extend_from_slice(&u32::try_from(event.len()).ok()?.to_be_bytes());
+    frame.extend_from_slice(&event);
+    Some(Bytes::from(frame))
 }

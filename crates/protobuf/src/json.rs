@@ -16,7 +16,7 @@ const META: &str = "k8s.io.apimachinery.pkg.apis.meta.v1";
 const EXT: &str = "k8s.io.apiextensions_apiserver.pkg.apis.apiextensions.v1";
 
 /// Messages whose Go types have their own JSON marshallers.
-enum Special {
+pub(crate) enum Special {
     Time,
     MicroTime,
     Duration,
@@ -31,7 +31,7 @@ enum Special {
     SchemaOrStringArray,
 }
 
-fn special(full_name: &str) -> Option<Special> {
+pub(crate) fn special(full_name: &str) -> Option<Special> {
     let (package, name) = full_name.rsplit_once('.')?;
     Some(match (package, name) {
         (META, "Time") => Special::Time,

@@ -14,9 +14,12 @@ use std::sync::OnceLock;
 use prost_reflect::{DescriptorPool, DynamicMessage, FieldDescriptor, Kind, MessageDescriptor};
 use serde_json::{Map, Value};
 
+mod encode;
 mod go_fields;
 mod json;
 mod time;
+
+pub use encode::EncodeError;
 
 use go_fields::GoFields;
 
@@ -200,6 +203,82 @@ impl Codec {
         json.insert("kind".to_owned(), Value::String(kind));
         json::Converter::new(&self.fields).fields_into(&object, &mut json)?;
         Ok(Value::Object(json))
+    }
+}
+
+impl Codec {
+    /// The message of a kind's objects, `Status` included (served by every group version).
+    fn encodable(&self, api_version: &str, kind: &str) -> Option<MessageDescriptor> {
+        if kind == "Status" {
+            return self
+                .unknown
+                .parent_pool()
+                .get_message_by_name(&format!("{META}.Status"));
+        }
+        self.message_of(api_version, kind).cloned()
+    }
+
+    /// Whether objects of `kind` in `api_version` can be encoded as protobuf.
+    pub fn supports(&self, api_version: &str, kind: &str) -> bool {
+        self.encodable(api_version, kind).is_some()
+    }
+
+    /// Encodes an object or a list (it names its `apiVersion` and `kind`) as a protobuf body:
+    /// the `k8s\0` magic and a `runtime.Unknown` envelope around the object's message.
+    pub fn encode(&self, obj: &Value) -> Result<Vec<u8>, EncodeError> {
+        let api_version = obj["apiVersion"].as_str().unwrap_or("").to_owned();
+        let kind = obj["kind"].as_str().unwrap_or("").to_owned();
+        let descriptor =
+            self.encodable(&api_version, &kind)
+                .ok_or_else(|| EncodeError::UnknownKind {
+                    api_version: api_version.clone(),
+                    kind: kind.clone(),
+                })?;
+        let message = encode::Encoder::new(&self.fields).message(&descriptor, obj)?;
+        let pool = self.unknown.parent_pool();
+        let mut type_meta = DynamicMessage::new(
+            pool.get_message_by_name("k8s.io.apimachinery.pkg.runtime.TypeMeta")
+                .ok_or_else(|| EncodeError::UnknownKind {
+                    api_version: "runtime".to_owned(),
+                    kind: "TypeMeta".to_owned(),
+                })?,
+        );
+        type_meta.set_field_by_name("apiVersion", prost_reflect::Value::String(api_version));
+        type_meta.set_field_by_name("kind", prost_reflect::Value::String(kind));
+        let mut unknown = DynamicMessage::new(self.unknown.clone());
+        unknown.set_field_by_name("typeMeta", prost_reflect::Value::Message(type_meta));
+        unknown.set_field_by_name(
+            "raw",
+            prost_reflect::Value::Bytes(prost::Message::encode_to_vec(&message).into()),
+        );
+        let mut out = MAGIC.to_vec();
+        prost::Message::encode(&unknown, &mut out).map_err(|e| EncodeError::Value {
+            field: "runtime.Unknown".to_owned(),
+            reason: e.to_string(),
+        })?;
+        Ok(out)
+    }
+
+    /// One watch event as a `meta.v1.WatchEvent` message (no envelope: watch streams frame
+    /// these by length), around its object's protobuf body from [`Codec::encode`].
+    pub fn watch_event(&self, event_type: &str, object: Vec<u8>) -> Result<Vec<u8>, EncodeError> {
+        let pool = self.unknown.parent_pool();
+        let missing = |kind: &str| EncodeError::UnknownKind {
+            api_version: "meta.k8s.io/v1".to_owned(),
+            kind: kind.to_owned(),
+        };
+        let mut raw = DynamicMessage::new(
+            pool.get_message_by_name("k8s.io.apimachinery.pkg.runtime.RawExtension")
+                .ok_or_else(|| missing("RawExtension"))?,
+        );
+        raw.set_field_by_name("raw", prost_reflect::Value::Bytes(object.into()));
+        let mut event = DynamicMessage::new(
+            pool.get_message_by_name(&format!("{META}.WatchEvent"))
+                .ok_or_else(|| missing("WatchEvent"))?,
+        );
+        event.set_field_by_name("type", prost_reflect::Value::String(event_type.to_owned()));
+        event.set_field_by_name("object", prost_reflect::Value::Message(raw));
+        Ok(prost::Message::encode_to_vec(&event))
     }
 }
 

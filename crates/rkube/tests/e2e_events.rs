@@ -105,7 +105,14 @@ fn kubectl_describe_shows_events_written_through_events_k8s_io() {
     }
     // Both APIs list the same events.
     let core = k.ok(&["get", "events.v1.", "-n", "default", "-o", "name"]);
-    let v1 = k.ok(&["get", "events.v1.events.k8s.io", "-n", "default", "-o", "name"]);
+    let v1 = k.ok(&[
+        "get",
+        "events.v1.events.k8s.io",
+        "-n",
+        "default",
+        "-o",
+        "name",
+    ]);
     assert_eq!(core, v1.replace("event.events.k8s.io/", "event/"));
     for name in ["web-pod", "web-service", "web-deployment", "node-1-node"] {
         assert!(core.contains(&format!("event/{name}\n")), "{core}");

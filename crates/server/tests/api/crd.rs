@@ -59,7 +59,7 @@ const CRDS: &str = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions";
 const WIDGETS: &str = "/apis/stable.example.com/v1/namespaces/default/widgets";
 
 /// Creates the CRD and waits until it reports Established.
-async fn establish(c: &Cluster, plural: &str) {
+pub async fn establish(c: &Cluster, plural: &str) {
     let (code, body) = post(c, CRDS, &crd(plural)).await;
     assert_eq!(code, 201, "{body}");
     for _ in 0..200 {

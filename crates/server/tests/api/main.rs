@@ -7,6 +7,7 @@ mod crud;
 mod errors;
 mod events;
 mod leader;
+mod protobuf;
 mod scheduling;
 mod scheduling_inputs;
 mod tokens;
