@@ -13,6 +13,7 @@ pub mod openapi;
 pub mod request;
 mod resource;
 mod respond;
+mod review;
 pub mod tokens;
 mod watch;
 
@@ -345,6 +346,11 @@ async fn serve(
         .map_err(|_| {
             StatusError::request_entity_too_large("the request body is larger than 3 MiB")
         })?;
+    if let Some(info) = api.storage.find(&rr.group, &rr.version, &rr.resource)
+        && !info.stored
+    {
+        return review::serve(info, rr, query, user, &parts.headers, &body);
+    }
     api.resource(rr, query, &parts.headers, body).await
 }
 

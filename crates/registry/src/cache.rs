@@ -285,7 +285,7 @@ impl Caches {
     /// last `window` events for watches that resume.
     pub async fn start(store: Arc<dyn Store>, window: usize) -> rkube_store::Result<Arc<Self>> {
         let mut by_prefix = HashMap::new();
-        for info in BUILTIN {
+        for info in BUILTIN.iter().filter(|i| i.stored) {
             by_prefix
                 .entry(info.key_prefix())
                 .or_insert_with(|| Arc::new(ResourceCache::new(info, window)));

@@ -77,8 +77,9 @@ fn random_suffix(len: usize) -> String {
         .collect()
 }
 
-/// Checks (and fills in when missing) `apiVersion` and `kind` of a body.
-fn check_type(info: &ResourceInfo, obj: &mut Value) -> Result<(), StatusError> {
+/// Checks (and fills in when missing) `apiVersion` and `kind` of a body, with upstream's
+/// messages for a body of another version or kind.
+pub fn check_type(info: &ResourceInfo, obj: &mut Value) -> Result<(), StatusError> {
     let Some(map) = obj.as_object_mut() else {
         return Err(StatusError::bad_request("the body is not a JSON object"));
     };

@@ -9,6 +9,7 @@ mod scheduling;
 mod scheduling_inputs;
 mod tokens;
 mod watch;
+mod whoami;
 
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use rkube_server::{RunningServer, ServerConfig};
