@@ -177,6 +177,12 @@ impl Storage {
         all
     }
 
+    /// How many objects of each stored resource there are now, as the watch caches hold
+    /// them (one entry per resource, named by its first served version's info).
+    pub fn object_counts(&self) -> Vec<(&'static ResourceInfo, usize)> {
+        self.caches.object_counts()
+    }
+
     /// The custom resources served now.
     pub fn custom(&self) -> &CustomResources {
         &self.custom

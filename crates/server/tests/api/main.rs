@@ -5,6 +5,7 @@ mod crd;
 mod crud;
 mod errors;
 mod leader;
+mod metrics;
 mod scheduling;
 mod scheduling_inputs;
 mod tokens;
