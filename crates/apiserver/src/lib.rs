@@ -280,7 +280,8 @@ async fn handle(State(api): State<Arc<ApiServer>>, req: Request) -> Response {
         "/healthz" => Some("/healthz"),
         "/livez" => Some("/livez"),
         "/readyz" => Some("/readyz"),
-        "/version" => return respond::value(200, &version()),
+        // Upstream serves both; the Python client asks for `/version/`.
+        "/version" | "/version/" => return respond::value(200, &version()),
         _ => None,
     };
     if let Some(path) = health {

@@ -1,6 +1,7 @@
 //! Integration tests: the whole server started in-process on a temporary SQLite store,
 //! driven over TLS with kube-rs as a client library user would.
 
+mod clients;
 mod crd;
 mod crud;
 mod errors;
