@@ -222,7 +222,7 @@ impl<K: Copy + Eq + Hash + Ord, V: Default> Family<K, V> {
             .iter()
             .map(|(k, v)| (*k, v.clone()))
             .collect();
-        all.sort_by(|a, b| a.0.cmp(&b.0));
+        all.sort_by_key(|(k, _)| *k);
         all
     }
 }

@@ -57,8 +57,10 @@ async fn metrics_count_and_time_requests_as_upstream_labels_them() {
     cms.list(&ListParams::default().labels("app=web"))
         .await
         .unwrap();
-    let mut dry = PatchParams::default();
-    dry.dry_run = true;
+    let dry = PatchParams {
+        dry_run: true,
+        ..Default::default()
+    };
     cms.patch("settings", &dry, &Patch::Merge(json!({"data": {"a": "2"}})))
         .await
         .unwrap();
