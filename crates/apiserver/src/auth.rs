@@ -1,6 +1,6 @@
 //! Who is asking (authentication) and whether they may (authorization).
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
 /// An authenticated user, as upstream's `user.Info`.
@@ -12,7 +12,14 @@ pub struct UserInfo {
     pub uid: String,
     /// Groups (a certificate's O entries); `system:authenticated` is added.
     pub groups: Vec<String>,
+    /// What else the authenticator knows, as upstream's `extra`: the credential's id
+    /// (`authentication.kubernetes.io/credential-id`), a service account token's bound pod
+    /// and node.
+    pub extra: BTreeMap<String, Vec<String>>,
 }
+
+/// The `extra` key naming the credential a request was authenticated with.
+pub const CREDENTIAL_ID: &str = "authentication.kubernetes.io/credential-id";
 
 impl UserInfo {
     /// A user with these groups, plus `system:authenticated`.
@@ -24,8 +31,26 @@ impl UserInfo {
             name: name.into(),
             uid: uid.into(),
             groups,
+            extra: BTreeMap::new(),
         }
     }
+
+    /// The same user with one more `extra` value under `key`.
+    pub fn with_extra(mut self, key: &str, value: impl Into<String>) -> Self {
+        self.extra
+            .entry(key.to_owned())
+            .or_default()
+            .push(value.into());
+        self
+    }
+}
+
+/// The credential id upstream records for a user authenticated by a client certificate:
+/// `X509SHA256=` and the hex SHA-256 of the certificate's DER bytes.
+pub fn certificate_credential_id(der: &[u8]) -> String {
+    let digest = ring::digest::digest(&ring::digest::SHA256, der);
+    let hex: String = digest.as_ref().iter().map(|b| format!("{b:02x}")).collect();
+    format!("X509SHA256={hex}")
 }
 
 /// Why a token file could not be read.
@@ -180,5 +205,14 @@ mod tests {
         assert_eq!(file.user("t2").unwrap().groups, ["system:authenticated"]);
         assert!(file.user("t3").is_none());
         assert!(TokenFile::parse("justatoken\n", "f").is_err());
+    }
+
+    #[test]
+    fn certificates_are_identified_by_their_sha256() {
+        // SHA-256 of the empty input.
+        assert_eq!(
+            certificate_credential_id(b""),
+            "X509SHA256=e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+        );
     }
 }

@@ -16,6 +16,9 @@ const VERBS: [&str; 8] = [
 ];
 
 fn verbs(info: &ResourceInfo) -> Vec<&'static str> {
+    if !info.stored {
+        return vec!["create"];
+    }
     VERBS
         .iter()
         .copied()
@@ -243,6 +246,31 @@ mod tests {
         assert!(names.contains(&"deployments/scale"));
         assert!(names.contains(&"deployments/status"));
         assert!(api_resource_list(&builtin(), "nope", "v1").is_none());
+    }
+
+    #[test]
+    fn reviews_are_only_created() {
+        for version in ["v1", "v1beta1"] {
+            let list = api_resource_list(&builtin(), "authentication.k8s.io", version).unwrap();
+            let review = &list["resources"][0];
+            assert_eq!(review["name"], "selfsubjectreviews");
+            assert_eq!(review["kind"], "SelfSubjectReview");
+            assert_eq!(review["namespaced"], false);
+            assert_eq!(review["verbs"], json!(["create"]));
+        }
+        let group = api_group(&builtin(), "authentication.k8s.io").unwrap();
+        assert_eq!(group["preferredVersion"]["version"], "v1");
+        let groups = aggregated(&builtin(), false, "v2");
+        let auth = groups["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|i| i["metadata"]["name"] == "authentication.k8s.io")
+            .unwrap();
+        let resource = &auth["versions"][0]["resources"][0];
+        assert_eq!(resource["resource"], "selfsubjectreviews");
+        assert_eq!(resource["scope"], "Cluster");
+        assert_eq!(resource["verbs"], json!(["create"]));
     }
 
     #[test]

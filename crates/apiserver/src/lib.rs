@@ -9,11 +9,13 @@ pub mod auth;
 pub mod crd;
 mod custom;
 mod discovery;
+pub mod metrics;
 mod negotiate;
 pub mod openapi;
 pub mod request;
 mod resource;
 mod respond;
+mod review;
 pub mod tokens;
 mod watch;
 
@@ -28,6 +30,7 @@ use rkube_api::status::StatusError;
 use rkube_registry::Storage;
 use serde_json::json;
 use std::sync::Arc;
+use std::time::Instant;
 
 /// The Kubernetes version rkube reports (kubectl picks its matching version).
 pub const KUBERNETES_VERSION: (&str, &str) = ("1", "33");
@@ -39,6 +42,7 @@ pub struct ApiServer {
     service_accounts: Option<tokens::ServiceAccountTokens>,
     authorizer: Box<dyn Authorizer>,
     audit: Option<AuditLog>,
+    metrics: metrics::Metrics,
 }
 
 impl std::fmt::Debug for ApiServer {
@@ -89,12 +93,34 @@ impl ApiServer {
             service_accounts,
             authorizer: Box::new(AllowAuthenticated),
             audit,
+            metrics: metrics::Metrics::default(),
         })
     }
 
     /// The storage behind the API.
     pub fn storage(&self) -> &Storage {
         &self.storage
+    }
+
+    /// The metrics of the requests served so far.
+    pub fn metrics(&self) -> &metrics::Metrics {
+        &self.metrics
+    }
+
+    /// `/metrics`: the request metrics and the stored objects, in Prometheus' text format.
+    fn metrics_page(&self) -> Response {
+        let objects: Vec<(String, usize)> = self
+            .storage
+            .object_counts()
+            .into_iter()
+            .map(|(info, count)| (metrics::storage_resource_label(info), count))
+            .collect();
+        let mut resp = Response::new(Body::from(self.metrics.render(&objects)));
+        resp.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static(metrics::CONTENT_TYPE),
+        );
+        resp
     }
 
     /// The HTTP service: every path, with panics turned into 500 answers.
@@ -162,6 +188,7 @@ impl ApiServer {
             (["api", version], _) => discovery::api_resource_list(&served, "", version),
             (["apis", group], _) => discovery::api_group(&served, group),
             (["apis", group, version], _) => discovery::api_resource_list(&served, group, version),
+            (["metrics"], _) => return Ok(self.metrics_page()),
             ([".well-known", "openid-configuration"], _) => self
                 .service_accounts
                 .as_ref()
@@ -247,12 +274,21 @@ fn plain(text: &'static str) -> Response {
 async fn handle(State(api): State<Arc<ApiServer>>, req: Request) -> Response {
     // Timestamps cost a formatting each: only taken when there is an audit log.
     let received = api.audit.is_some().then(now_micros);
+    let started = Instant::now();
     let (parts, body) = req.into_parts();
     let path = parts.uri.path().to_owned();
-    match path.as_str() {
-        "/healthz" | "/livez" | "/readyz" => return plain("ok"),
-        "/version" => return respond::value(200, &version()),
-        _ => {}
+    let health = match path.as_str() {
+        "/healthz" => Some("/healthz"),
+        "/livez" => Some("/livez"),
+        "/readyz" => Some("/readyz"),
+        // Upstream serves both; the Python client asks for `/version/`.
+        "/version" | "/version/" => return respond::value(200, &version()),
+        _ => None,
+    };
+    if let Some(path) = health {
+        let labels = metrics::RequestLabels::for_health(path);
+        api.metrics.observe(labels, 200, started.elapsed());
+        return plain("ok");
     }
     let query = parse_query(parts.uri.query());
     let user = api.authenticate(&parts).await;
@@ -264,6 +300,21 @@ async fn handle(State(api): State<Arc<ApiServer>>, req: Request) -> Response {
             Err(err) => respond::status(&err),
         },
     };
+    // Like upstream, only authenticated requests for served resources are counted.
+    if user.is_some()
+        && let Some(rr) = &rr
+        && let Some(info) = api.storage.find(&rr.group, &rr.version, &rr.resource)
+    {
+        let content_type = parts
+            .headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .map(negotiate::media_type);
+        if let Some(labels) = metrics::RequestLabels::for_request(info, rr, &query, content_type) {
+            let code = response.status().as_u16();
+            api.metrics.observe(labels, code, started.elapsed());
+        }
+    }
     if let Some(audit) = &api.audit {
         audit.record(AuditEntry {
             received: received.unwrap_or_default(),
@@ -346,6 +397,11 @@ async fn serve(
         .map_err(|_| {
             StatusError::request_entity_too_large("the request body is larger than 3 MiB")
         })?;
+    if let Some(info) = api.storage.find(&rr.group, &rr.version, &rr.resource)
+        && !info.stored
+    {
+        return review::serve(info, rr, query, user, &parts.headers, &body);
+    }
     api.resource(rr, query, &parts.headers, body).await
 }
 

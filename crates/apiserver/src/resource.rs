@@ -47,7 +47,7 @@ fn filter(info: &ResourceInfo, query: &Query) -> Result<Filter, StatusError> {
     Ok(Filter { labels, fields })
 }
 
-fn dry_run(query: &Query) -> Result<bool, StatusError> {
+pub(crate) fn dry_run(query: &Query) -> Result<bool, StatusError> {
     match query.get("dryRun").map(String::as_str) {
         None | Some("") => Ok(false),
         Some("All") => Ok(true),

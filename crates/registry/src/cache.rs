@@ -222,6 +222,16 @@ impl ResourceCache {
         progress.send_replace(rev);
     }
 
+    /// How many objects the cache holds now.
+    pub fn len(&self) -> usize {
+        self.read().objects.len()
+    }
+
+    /// Whether the cache holds no object.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
     /// One object as the cache last saw it (possibly behind the store).
     pub fn get(&self, key: &str) -> Option<Arc<Entry>> {
         self.read().objects.get(key).cloned()
@@ -285,7 +295,7 @@ impl Caches {
     /// last `window` events for watches that resume.
     pub async fn start(store: Arc<dyn Store>, window: usize) -> rkube_store::Result<Arc<Self>> {
         let mut by_prefix = HashMap::new();
-        for info in BUILTIN {
+        for info in BUILTIN.iter().filter(|i| i.stored) {
             by_prefix
                 .entry(info.key_prefix())
                 .or_insert_with(|| Arc::new(ResourceCache::new(info, window)));
@@ -382,6 +392,13 @@ impl Caches {
     /// The cache of a resource.
     pub fn get(&self, info: &ResourceInfo) -> Option<Arc<ResourceCache>> {
         self.read_map().get(&info.key_prefix()).cloned()
+    }
+
+    /// How many objects each cached resource holds now, by resource (one entry per cache,
+    /// whichever of its versions it was made for).
+    pub fn object_counts(&self) -> Vec<(&'static ResourceInfo, usize)> {
+        let caches: Vec<Arc<ResourceCache>> = self.read_map().values().cloned().collect();
+        caches.iter().map(|c| (c.info, c.len())).collect()
     }
 
     fn for_key(&self, key: &str) -> Option<Arc<ResourceCache>> {

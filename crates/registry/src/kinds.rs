@@ -52,6 +52,10 @@ pub struct ResourceInfo {
     pub subresources: &'static [Subresource],
     /// Whether a CustomResourceDefinition defines the resource (served while it exists).
     pub custom: bool,
+    /// Whether objects are stored. A resource that is not (a review such as
+    /// SelfSubjectReview) is only created: the API server answers it from the request
+    /// alone, and it has no storage key, watch cache or other verbs.
+    pub stored: bool,
 }
 
 impl ResourceInfo {
@@ -129,6 +133,26 @@ macro_rules! kind {
             categories: &[$($cat),*],
             subresources: &[$($sub),*],
             custom: false,
+            stored: true,
+        }
+    };
+}
+
+/// A resource that is created and answered, never stored (see [`ResourceInfo::stored`]).
+macro_rules! review {
+    ($group:expr, $version:expr, $kind:expr, $plural:expr, $singular:expr) => {
+        ResourceInfo {
+            group: $group,
+            version: $version,
+            kind: $kind,
+            plural: $plural,
+            singular: $singular,
+            namespaced: false,
+            short_names: &[],
+            categories: &[],
+            subresources: &[],
+            custom: false,
+            stored: false,
         }
     };
 }
@@ -156,6 +180,20 @@ pub static BUILTIN: &[ResourceInfo] = &[
     kind!("coordination.k8s.io", "v1", "Lease", "leases", "lease", namespaced: true, short: [], categories: [], sub: []),
     kind!("discovery.k8s.io", "v1", "EndpointSlice", "endpointslices", "endpointslice", namespaced: true, short: [], categories: [], sub: []),
     kind!("events.k8s.io", "v1", "Event", "events", "event", namespaced: true, short: ["ev"], categories: [], sub: []),
+    review!(
+        "authentication.k8s.io",
+        "v1",
+        "SelfSubjectReview",
+        "selfsubjectreviews",
+        "selfsubjectreview"
+    ),
+    review!(
+        "authentication.k8s.io",
+        "v1beta1",
+        "SelfSubjectReview",
+        "selfsubjectreviews",
+        "selfsubjectreview"
+    ),
     kind!("rbac.authorization.k8s.io", "v1", "Role", "roles", "role", namespaced: true, short: [], categories: [], sub: []),
     kind!("rbac.authorization.k8s.io", "v1", "RoleBinding", "rolebindings", "rolebinding", namespaced: true, short: [], categories: [], sub: []),
     kind!("rbac.authorization.k8s.io", "v1", "ClusterRole", "clusterroles", "clusterrole", namespaced: false, short: [], categories: [], sub: []),
@@ -246,6 +284,7 @@ pub fn intern(custom: &CustomInfo) -> &'static ResourceInfo {
         categories,
         subresources,
         custom: true,
+        stored: true,
     };
     let mut infos = INFOS.lock().unwrap_or_else(|p| p.into_inner());
     if let Some(found) = infos.iter().find(|i| ***i == info) {
@@ -289,7 +328,8 @@ mod tests {
                     "{} served twice",
                     a.plural
                 );
-                if a.plural == "events" && b.plural == "events" {
+                // Core and events.k8s.io Events share one store; reviews have none.
+                if !(a.stored && b.stored) || (a.plural == "events" && b.plural == "events") {
                     continue;
                 }
                 assert_ne!(

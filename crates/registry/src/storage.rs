@@ -77,8 +77,9 @@ fn random_suffix(len: usize) -> String {
         .collect()
 }
 
-/// Checks (and fills in when missing) `apiVersion` and `kind` of a body.
-fn check_type(info: &ResourceInfo, obj: &mut Value) -> Result<(), StatusError> {
+/// Checks (and fills in when missing) `apiVersion` and `kind` of a body, with upstream's
+/// messages for a body of another version or kind.
+pub fn check_type(info: &ResourceInfo, obj: &mut Value) -> Result<(), StatusError> {
     let Some(map) = obj.as_object_mut() else {
         return Err(StatusError::bad_request("the body is not a JSON object"));
     };
@@ -174,6 +175,12 @@ impl Storage {
         let mut all: Vec<_> = kinds::BUILTIN.iter().collect();
         all.extend(self.custom.all().iter().map(|v| v.info));
         all
+    }
+
+    /// How many objects of each stored resource there are now, as the watch caches hold
+    /// them (one entry per resource, named by its first served version's info).
+    pub fn object_counts(&self) -> Vec<(&'static ResourceInfo, usize)> {
+        self.caches.object_counts()
     }
 
     /// The custom resources served now.

@@ -50,7 +50,10 @@ pub fn user_from_cert(der: &[u8]) -> Option<UserInfo> {
         .iter_organization()
         .filter_map(|o| o.as_str().ok().map(str::to_owned))
         .collect();
-    Some(UserInfo::new(name, "", groups))
+    Some(UserInfo::new(name, "", groups).with_extra(
+        rkube_apiserver::auth::CREDENTIAL_ID,
+        rkube_apiserver::auth::certificate_credential_id(der),
+    ))
 }
 
 /// Accepts connections until `shutdown` turns true.

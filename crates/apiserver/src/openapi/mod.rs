@@ -206,3 +206,28 @@ impl Documents {
         self.by_path.get(path)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reviews_are_documented_with_a_create_operation_only() {
+        let doc = Documents::builtin()
+            .get("apis/authentication.k8s.io/v1")
+            .expect("a document for authentication.k8s.io/v1");
+        let doc: Value = serde_json::from_slice(&doc.body).unwrap();
+        let paths = doc["paths"].as_object().unwrap();
+        let path = "/apis/authentication.k8s.io/v1/selfsubjectreviews";
+        assert_eq!(paths.keys().collect::<Vec<_>>(), [path]);
+        assert_eq!(paths[path]["post"]["x-kubernetes-action"], "post");
+        assert!(paths[path].get("get").is_none());
+        assert!(
+            doc["components"]["schemas"]["io.k8s.api.authentication.v1.SelfSubjectReview"]
+                .is_object()
+        );
+        let v2 = v2::json_document();
+        let ops = v2["paths"][path].as_object().unwrap();
+        assert_eq!(ops.keys().collect::<Vec<_>>(), ["post"]);
+    }
+}

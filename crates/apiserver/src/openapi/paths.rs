@@ -134,6 +134,16 @@ pub fn resource_paths(info: &ResourceInfo, def: &str, list_def: &str) -> Vec<(St
     let mut item_params = vec![path_param("name")];
     item_params.extend(scope_params.iter().cloned());
 
+    if !info.stored {
+        // Created and answered, never stored: POST is the only operation.
+        return vec![(
+            collection,
+            json!({
+                "post": operation("post", &id("create", ""), &gvk, write_params(false), Some(def), def),
+                "parameters": scope_params,
+            }),
+        )];
+    }
     let mut paths = Vec::new();
     paths.push((
         collection.clone(),

@@ -41,14 +41,18 @@ fn operations(info: &ResourceInfo) -> Vec<Op> {
     let gvk = (info.group, info.version, info.kind);
     let mut patch_params = WRITE_PARAMS.to_vec();
     patch_params.push("force");
+    let create = Op {
+        path: collection,
+        method: "post",
+        id: format!("create{scope}{}", info.kind),
+        gvk,
+        params: WRITE_PARAMS.to_vec(),
+    };
+    if !info.stored {
+        return vec![create];
+    }
     let mut ops = vec![
-        Op {
-            path: collection,
-            method: "post",
-            id: format!("create{scope}{}", info.kind),
-            gvk,
-            params: WRITE_PARAMS.to_vec(),
-        },
+        create,
         Op {
             path: item.clone(),
             method: "put",

@@ -252,8 +252,8 @@ pub(crate) async fn authenticate(
     storage: &Storage,
     token: &str,
 ) -> Option<UserInfo> {
-    let claims = match tokens.verify(token) {
-        Ok(claims) => claims.kubernetes,
+    let (claims, jti) = match tokens.verify(token) {
+        Ok(claims) => (claims.kubernetes, claims.jti),
         Err(err) => {
             tracing::debug!(%err, "bearer token refused");
             return None;
@@ -279,7 +279,7 @@ pub(crate) async fn authenticate(
     {
         return None;
     }
-    Some(UserInfo::new(
+    let mut user = UserInfo::new(
         format!(
             "system:serviceaccount:{}:{}",
             claims.namespace, claims.serviceaccount.name
@@ -289,5 +289,24 @@ pub(crate) async fn authenticate(
             "system:serviceaccounts".to_owned(),
             format!("system:serviceaccounts:{}", claims.namespace),
         ],
-    ))
+    );
+    // What upstream's service account authenticator adds: the token's id and the pod and
+    // node it is bound to.
+    if !jti.is_empty() {
+        user = user.with_extra(crate::auth::CREDENTIAL_ID, format!("JTI={jti}"));
+    }
+    for (kind, reference) in [("pod", &claims.pod), ("node", &claims.node)] {
+        if let Some(reference) = reference {
+            user = user
+                .with_extra(
+                    &format!("authentication.kubernetes.io/{kind}-name"),
+                    reference.name.clone(),
+                )
+                .with_extra(
+                    &format!("authentication.kubernetes.io/{kind}-uid"),
+                    reference.uid.clone(),
+                );
+        }
+    }
+    Some(user)
 }

@@ -2,16 +2,19 @@
 //! driven over TLS with kube-rs as a client library user would.
 
 mod apply;
+mod clients;
 mod crd;
 mod crud;
 mod errors;
 mod events;
 mod leader;
+mod metrics;
 mod protobuf;
 mod scheduling;
 mod scheduling_inputs;
 mod tokens;
 mod watch;
+mod whoami;
 
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use rkube_server::{RunningServer, ServerConfig};

@@ -6,7 +6,7 @@ use k8s_openapi::api::core::v1::{Namespace, Pod, ServiceAccount};
 use kube::api::{Api, DeleteParams, PostParams};
 use serde_json::{Value, json};
 
-async fn create_account(c: &Cluster, name: &str) -> ServiceAccount {
+pub(crate) async fn create_account(c: &Cluster, name: &str) -> ServiceAccount {
     let api: Api<ServiceAccount> = Api::namespaced(c.client.clone(), "default");
     api.create(
         &PostParams::default(),
@@ -17,7 +17,7 @@ async fn create_account(c: &Cluster, name: &str) -> ServiceAccount {
 }
 
 /// POSTs a TokenRequest for `account`; the code and the answer.
-async fn request_token(c: &Cluster, account: &str, spec: Value) -> (u16, Value) {
+pub(crate) async fn request_token(c: &Cluster, account: &str, spec: Value) -> (u16, Value) {
     let body =
         json!({"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest", "spec": spec});
     raw(
@@ -40,7 +40,7 @@ async fn list_code(c: &Cluster, token: &str) -> u16 {
     }
 }
 
-fn claims(token: &str) -> Value {
+pub(crate) fn claims(token: &str) -> Value {
     use base64::Engine;
     let payload = token.split('.').nth(1).unwrap();
     serde_json::from_slice(
