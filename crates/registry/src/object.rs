@@ -53,6 +53,31 @@ pub fn has_finalizers(obj: &Value) -> bool {
         .is_some_and(|f| !f.is_empty())
 }
 
+/// Drops empty `metadata` collections, as Go's `omitempty` does upstream: an emptied
+/// `ownerReferences` or `finalizers` reads as absent, not `[]`.
+pub fn drop_empty_meta(obj: &mut Value) {
+    let Some(meta) = obj.get_mut("metadata").and_then(Value::as_object_mut) else {
+        return;
+    };
+    for key in [
+        "ownerReferences",
+        "finalizers",
+        "labels",
+        "annotations",
+        "managedFields",
+    ] {
+        let empty = match meta.get(key) {
+            Some(Value::Array(a)) => a.is_empty(),
+            Some(Value::Object(m)) => m.is_empty(),
+            Some(Value::Null) => true,
+            _ => false,
+        };
+        if empty {
+            meta.remove(key);
+        }
+    }
+}
+
 /// Serializes an object for the store: no resource version, and
 /// `apiVersion`, `kind`, `metadata` first.
 pub fn encode(obj: &Value) -> Vec<u8> {
@@ -193,5 +218,22 @@ mod tests {
         let stored = br#"{"metadata":{"name":"a"},"kind":"ConfigMap","apiVersion":"v1"}"#;
         let served: Value = serde_json::from_slice(&with_resource_version(stored, 3)).unwrap();
         assert_eq!(served["metadata"]["resourceVersion"], "3");
+    }
+}
+
+#[cfg(test)]
+mod empty_meta_tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn emptied_metadata_collections_read_as_absent() {
+        let mut obj = json!({"metadata": {"name": "a", "ownerReferences": [], "finalizers": [],
+            "labels": {}, "annotations": {"k": "v"}}});
+        drop_empty_meta(&mut obj);
+        assert_eq!(
+            obj,
+            json!({"metadata": {"name": "a", "annotations": {"k": "v"}}})
+        );
     }
 }

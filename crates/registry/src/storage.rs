@@ -345,6 +345,7 @@ impl Storage {
             .map_err(|r| rejection(info, &name, r))?;
         self.admit_custom(info, &name, &mut obj)?;
         crate::convert::to_stored(info, &mut obj);
+        object::drop_empty_meta(&mut obj);
         let claimed = if info.group.is_empty() && info.plural == "services" {
             update::allocate_service(self, &mut obj, None, dry_run).await?
         } else {

@@ -357,6 +357,7 @@ impl Storage {
                 );
             }
             convert::to_stored(info, &mut obj);
+            object::drop_empty_meta(&mut obj);
             if let Some(stored) = stored_old {
                 old = stored;
             }
