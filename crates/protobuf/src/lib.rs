@@ -14,11 +14,13 @@ use std::sync::OnceLock;
 use prost_reflect::{DescriptorPool, DynamicMessage, FieldDescriptor, Kind, MessageDescriptor};
 use serde_json::{Map, Value};
 
+mod descriptions;
 mod encode;
 mod go_fields;
 mod json;
 mod time;
 
+pub use descriptions::description;
 pub use encode::EncodeError;
 
 use go_fields::GoFields;

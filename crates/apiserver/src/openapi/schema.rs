@@ -97,6 +97,11 @@ fn message_schema(message: &MessageDescriptor, pending: &mut Vec<MessageDescript
     let patch_meta = rkube_patch::Schema::builtin().definition(&definition_name(message));
     for (key, field) in rkube_protobuf::Codec::builtin().json_fields(message) {
         let mut schema = field_schema(field, pending);
+        if let Some(text) =
+            rkube_protobuf::description(field.parent_message().full_name(), field.name())
+        {
+            schema["description"] = Value::from(text);
+        }
         if let Some(meta) = patch_meta.and_then(|d| d.field(key)) {
             if let Some(merge_key) = meta.merge_key {
                 schema["x-kubernetes-patch-merge-key"] = Value::from(merge_key);
@@ -107,7 +112,11 @@ fn message_schema(message: &MessageDescriptor, pending: &mut Vec<MessageDescript
         }
         properties.insert(key.clone(), schema);
     }
-    json!({"type": "object", "properties": properties})
+    let mut schema = json!({"type": "object", "properties": properties});
+    if let Some(text) = rkube_protobuf::description(message.full_name(), "") {
+        schema["description"] = Value::from(text);
+    }
+    schema
 }
 
 /// A set of component schemas: the kinds asked for and everything they refer to.
