@@ -188,3 +188,37 @@ fn everyday_kubectl_commands() {
         out.trim().is_empty()
     });
 }
+
+#[test]
+fn kubectl_1_27_explains_from_openapi_v2() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = ServerProcess::start(
+        Path::new(env!("CARGO_BIN_EXE_rkube")),
+        &dir.path().join("data"),
+        &["--controllers=namespace", "--disable-scheduler"],
+    )
+    .expect("rkube server starts");
+    let k = Kubectl::new(
+        rkube_testkit::kubectl::KUBECTL_127,
+        server.kubeconfig(),
+        dir.path(),
+    );
+    let explained = k.ok(&["explain", "deployment.spec.replicas"]);
+    assert!(
+        explained.contains("FIELD:    replicas <integer>")
+            || explained.contains("FIELD: replicas <integer>"),
+        "{explained}"
+    );
+    assert!(explained.contains("Number of desired pods."), "{explained}");
+    let recursive = k.ok(&["explain", "pod.spec.containers", "--recursive"]);
+    assert!(
+        recursive
+            .lines()
+            .any(|l| words(l) == ["livenessProbe", "<Object>"]
+                || words(l) == ["livenessProbe", "<Probe>"]),
+        "{recursive}"
+    );
+    // The core flow still works with the larger document.
+    k.ok(&["create", "configmap", "c", "--from-literal=a=b"]);
+    k.ok(&["apply", "-f", &k.file("cm.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c2\n  namespace: default\ndata:\n  a: b\n")]);
+}

@@ -7,6 +7,7 @@ mod paths;
 mod schema;
 mod strict;
 pub mod v2;
+mod v2_schema;
 
 pub use strict::unknown_fields;
 
@@ -142,9 +143,19 @@ impl Documents {
 
     fn build() -> Documents {
         let mut by_path = BTreeMap::new();
+        let mut definitions = Map::new();
         for (group, versions) in rkube_registry::kinds::groups() {
             for version in versions {
                 let doc = build_document(group, version);
+                for (name, schema) in doc["components"]["schemas"]
+                    .as_object()
+                    .into_iter()
+                    .flatten()
+                {
+                    definitions
+                        .entry(name.clone())
+                        .or_insert_with(|| v2_schema::to_v2(schema));
+                }
                 let body = Bytes::from(serde_json::to_vec(&doc).unwrap_or_default());
                 let hash = hash_of(&body);
                 by_path.insert(group_version_path(group, version), Document { body, hash });
@@ -160,8 +171,9 @@ impl Documents {
             })
             .collect();
         let index = Bytes::from(serde_json::to_vec(&json!({"paths": index})).unwrap_or_default());
-        let v2_json = Bytes::from(serde_json::to_vec(&v2::json_document()).unwrap_or_default());
-        let v2_protobuf = Bytes::from(v2::protobuf_document());
+        let v2_json =
+            Bytes::from(serde_json::to_vec(&v2::json_document(&definitions)).unwrap_or_default());
+        let v2_protobuf = Bytes::from(v2::protobuf_document(&definitions));
         Documents {
             index,
             v2_json,
@@ -226,7 +238,7 @@ mod tests {
             doc["components"]["schemas"]["io.k8s.api.authentication.v1.SelfSubjectReview"]
                 .is_object()
         );
-        let v2 = v2::json_document();
+        let v2 = v2::json_document(&Map::new());
         let ops = v2["paths"][path].as_object().unwrap();
         assert_eq!(ops.keys().collect::<Vec<_>>(), ["post"]);
     }

@@ -1,8 +1,8 @@
 //! `/openapi/v2`: the Swagger 2.0 document, in its JSON form and in the protobuf form
 //! (gnostic's `openapi.v2.Document`) that kubectl asks for. It lists every write operation
 //! with its group-version-kind and parameters, which is what kubectl 1.27–1.29 read to learn
-//! that the server validates fields itself. Schemas are served in the v3 documents only, so
-//! kubectl's client-side patch logic keeps its compiled-in metadata for built-in kinds.
+//! that the server validates fields itself, and its definitions (the v3 schemas in v2 form),
+//! which kubectl up to 1.29 reads for `explain`.
 
 use rkube_registry::kinds::BUILTIN;
 use rkube_registry::{ResourceInfo, Subresource};
@@ -97,8 +97,8 @@ fn all_operations() -> Vec<Op> {
     BUILTIN.iter().flat_map(operations).collect()
 }
 
-/// The JSON form.
-pub fn json_document() -> Value {
+/// The JSON form, with its `definitions` (in v2 form).
+pub fn json_document(definitions: &Map<String, Value>) -> Value {
     let mut paths: Map<String, Value> = Map::new();
     for op in all_operations() {
         let params: Vec<Value> = op
@@ -117,12 +117,12 @@ pub fn json_document() -> Value {
         "swagger": "2.0",
         "info": {"title": "Kubernetes", "version": super::version()},
         "paths": paths,
-        "definitions": {},
+        "definitions": definitions,
     })
 }
 
 /// Protobuf wire-format writing: just the few shapes the document needs.
-mod wire {
+pub(super) mod wire {
     pub fn varint(out: &mut Vec<u8>, mut v: u64) {
         while v >= 0x80 {
             out.push((v as u8) | 0x80);
@@ -149,6 +149,7 @@ mod wire {
 const DOCUMENT_SWAGGER: u32 = 1;
 const DOCUMENT_INFO: u32 = 2;
 const DOCUMENT_PATHS: u32 = 8;
+const DOCUMENT_DEFINITIONS: u32 = 9;
 const INFO_TITLE: u32 = 1;
 const INFO_VERSION: u32 = 2;
 const PATHS_PATH: u32 = 2;
@@ -207,8 +208,8 @@ fn operation(op: &Op) -> Vec<u8> {
     out
 }
 
-/// The protobuf form.
-pub fn protobuf_document() -> Vec<u8> {
+/// The protobuf form, with its `definitions` (in v2 form).
+pub fn protobuf_document(definitions: &Map<String, Value>) -> Vec<u8> {
     let mut by_path: Vec<(String, Vec<u8>)> = Vec::new();
     for op in all_operations() {
         let field = match op.method {
@@ -239,5 +240,10 @@ pub fn protobuf_document() -> Vec<u8> {
     wire::bytes(&mut doc, DOCUMENT_SWAGGER, b"2.0");
     wire::bytes(&mut doc, DOCUMENT_INFO, &info);
     wire::bytes(&mut doc, DOCUMENT_PATHS, &paths);
+    wire::bytes(
+        &mut doc,
+        DOCUMENT_DEFINITIONS,
+        &super::v2_schema::encode_definitions(definitions),
+    );
     doc
 }
