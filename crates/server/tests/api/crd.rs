@@ -329,3 +329,34 @@ async fn a_kube_rs_custom_resource_round_trips() {
     gadgets.delete("g1", &Default::default()).await.unwrap();
     c.server.shutdown().await;
 }
+
+#[tokio::test]
+async fn cluster_scoped_custom_resources_have_no_namespace() {
+    let c = Cluster::start().await;
+    let mut def = crd("things");
+    def["spec"]["scope"] = json!("Cluster");
+    def["spec"]["names"]["kind"] = json!("Thing");
+    let (code, body) = post(&c, CRDS, &def).await;
+    assert_eq!(code, 201, "{body}");
+    let things = "/apis/stable.example.com/v1/things";
+    let mut served = false;
+    for _ in 0..200 {
+        if get(&c, things).await.0 == 200 {
+            served = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(served);
+    let thing = json!({"apiVersion": "stable.example.com/v1", "kind": "Thing",
+        "metadata": {"name": "t1", "namespace": "ignored"}, "spec": {"size": 4}});
+    let (code, created) = post(&c, things, &thing).await;
+    assert_eq!(code, 201, "{created}");
+    assert!(created["metadata"].get("namespace").is_none(), "{created}");
+    assert_eq!(get(&c, &format!("{things}/t1")).await.0, 200);
+    let namespaced = "/apis/stable.example.com/v1/namespaces/default/things";
+    assert_eq!(get(&c, namespaced).await.0, 404);
+    let (_, list) = get(&c, "/apis/stable.example.com/v1").await;
+    assert_eq!(list["resources"][0]["namespaced"], false);
+    c.server.shutdown().await;
+}
