@@ -35,6 +35,9 @@ pub struct Jobs {
     pods: Informer<Pod>,
     expectations: Expectations,
     events: Recorder,
+    /// Per Job, the pods whose tracking finalizer this controller removed after counting
+    /// them, until its pod cache shows the removal: a stale cache must not count them again.
+    untracked: std::sync::Mutex<std::collections::HashMap<String, HashSet<String>>>,
 }
 
 /// The Job named by the pod's controller reference (whatever its uid: a pod whose Job is gone
@@ -87,6 +90,7 @@ pub fn controller(ctx: &Context) -> Controller {
             pods,
             expectations,
             events: ctx.events.for_component("job-controller"),
+            untracked: Default::default(),
         }),
     }
 }
@@ -348,6 +352,10 @@ impl Reconciler for Jobs {
         let Some(job) = self.jobs.get(key) else {
             // Gone: its pods keep no finalizer of ours.
             self.expectations.forget(key);
+            self.untracked
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .remove(key);
             let left: Vec<Arc<Pod>> = self
                 .pods
                 .list_namespace(ns)
@@ -383,7 +391,23 @@ impl Reconciler for Jobs {
         // into the counters.
         let mut job: Job = (*job).clone();
         let mut status = job.status.clone().unwrap_or_default();
-        let untrack = track::record_finished(&job, &mut status, &owned);
+        // Pods counted and untracked before, whose removal the cache has not shown yet.
+        let pending: HashSet<String> = {
+            let mut untracked = self.untracked.lock().unwrap_or_else(|p| p.into_inner());
+            let entry = untracked.entry(key.to_owned()).or_default();
+            entry.retain(|uid| {
+                owned.iter().any(|p| {
+                    p.metadata.uid.as_deref() == Some(uid.as_str()) && has_tracking_finalizer(p)
+                })
+            });
+            entry.clone()
+        };
+        let counted: Vec<Arc<Pod>> = owned
+            .iter()
+            .filter(|p| !pending.contains(p.metadata.uid.as_deref().unwrap_or("")))
+            .cloned()
+            .collect();
+        let untrack = track::record_finished(&job, &mut status, &counted);
         if track::normalize(status.clone())
             != track::normalize(job.status.clone().unwrap_or_default())
         {
@@ -399,9 +423,15 @@ impl Reconciler for Jobs {
             .iter()
             .filter(|p| has_tracking_finalizer(p))
             .filter_map(|p| p.metadata.uid.clone())
-            .filter(|u| !removed.contains(u))
+            .filter(|u| !removed.contains(u) && !pending.contains(u))
             .collect();
         track::flush(&mut status, &still_tracked);
+        self.untracked
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(key.to_owned())
+            .or_default()
+            .extend(removed.iter().cloned());
 
         let now = rkube_api::time::now();
         let satisfied = self.expectations.satisfied(key);
