@@ -246,15 +246,23 @@ impl Storage {
         namespace: Option<&str>,
         name: &str,
     ) -> Result<(Value, i64), StatusError> {
-        let key = info.key(namespace, name);
-        let kv = self
-            .store
-            .get(&key)
-            .await
-            .map_err(internal)?
-            .ok_or_else(|| StatusError::not_found(&info.group_resource(), name))?;
+        let kv = self.stored(info, namespace, name).await?;
         let obj = object::decode(&kv.value, kv.mod_revision).map_err(internal)?;
         Ok((obj, kv.mod_revision))
+    }
+
+    /// The stored key-value of one object; 404 when there is none.
+    async fn stored(
+        &self,
+        info: &ResourceInfo,
+        namespace: Option<&str>,
+        name: &str,
+    ) -> Result<rkube_store::KeyValue, StatusError> {
+        self.store
+            .get(&info.key(namespace, name))
+            .await
+            .map_err(internal)?
+            .ok_or_else(|| StatusError::not_found(&info.group_resource(), name))
     }
 
     /// Reads one object as the watch cache holds it, falling back to the store when the
@@ -284,13 +292,7 @@ impl Storage {
         namespace: Option<&str>,
         name: &str,
     ) -> Result<Bytes, StatusError> {
-        let key = info.key(namespace, name);
-        let kv = self
-            .store
-            .get(&key)
-            .await
-            .map_err(internal)?
-            .ok_or_else(|| StatusError::not_found(&info.group_resource(), name))?;
+        let kv = self.stored(info, namespace, name).await?;
         Ok(object::with_resource_version(&kv.value, kv.mod_revision))
     }
 
