@@ -9,7 +9,7 @@ use bytes::Bytes;
 use rkube_api::field::{FieldError, Path};
 use rkube_api::gvk::GroupKind;
 use rkube_api::status::{StatusCause, StatusDetails, StatusError};
-use rkube_patch::apply::{self, Conflict, Manager, Shape};
+use rkube_patch::apply::{self, Conflict, Manager};
 use rkube_registry::{ResourceInfo, Subresource};
 use serde_json::Value;
 
@@ -149,40 +149,33 @@ impl crate::ApiServer {
         let manager = manager(query, headers, info, "Apply", sub);
         let force = flag(query, "force");
         let custom = self.storage.custom().of(info);
-        let shape = match &custom {
-            Some(version) => Shape::Custom(&version.openapi),
-            None => Shape::builtin(info.group, info.version, info.kind),
-        };
+        let shape = rkube_registry::custom::apply_shape(info, custom.as_deref());
         let reset = reset_fields(info, sub, &applied);
         let reset: Vec<&str> = reset.iter().map(String::as_str).collect();
         let now = rkube_api::time::now_rfc3339();
         let storage = &self.storage;
-        match storage.get_raw(info, ns, name).await {
+        // One read: the update reads the object; only when there is none is it created.
+        let mut change = |old: &Value| {
+            apply::apply(Some(old), &applied, shape, &manager, force, &reset, &now)
+                .map_err(|c| conflict_error(info, name, &c))
+        };
+        let (code, bytes) = match storage
+            .update_with(info, ns, name, sub, dry_run, &mut change)
+            .await
+        {
+            Ok(bytes) => (200, bytes),
             Err(e) if e.code == 404 && sub.is_none() => {
                 let obj = apply::apply(None, &applied, shape, &manager, force, &reset, &now)
                     .map_err(|c| conflict_error(info, name, &c))?;
                 crate::admission::namespace_lifecycle(storage, info, ns, Some(name), true, false)
                     .await?;
-                let bytes = storage.create(info, ns, obj, dry_run).await?;
-                Ok(crate::resource::with_warnings(
-                    self.object(output, info, 201, bytes, include),
-                    &warnings,
-                ))
+                (201, storage.create(info, ns, obj, dry_run).await?)
             }
-            Err(e) => Err(e),
-            Ok(_) => {
-                let mut change = |old: &Value| {
-                    apply::apply(Some(old), &applied, shape, &manager, force, &reset, &now)
-                        .map_err(|c| conflict_error(info, name, &c))
-                };
-                let bytes = storage
-                    .update_with(info, ns, name, sub, dry_run, &mut change)
-                    .await?;
-                Ok(crate::resource::with_warnings(
-                    self.object(output, info, 200, bytes, include),
-                    &warnings,
-                ))
-            }
-        }
+            Err(e) => return Err(e),
+        };
+        Ok(crate::resource::with_warnings(
+            self.object(output, info, code, bytes, include),
+            &warnings,
+        ))
     }
 }

@@ -362,6 +362,18 @@ impl CustomResources {
     }
 }
 
+/// The server-side-apply shape of a resource's objects: the CRD schema of a custom version,
+/// else the built-in kind's strategic-merge metadata.
+pub fn apply_shape<'a>(
+    info: &ResourceInfo,
+    custom: Option<&'a CustomVersion>,
+) -> rkube_patch::apply::Shape<'a> {
+    match custom {
+        Some(version) => rkube_patch::apply::Shape::Custom(&version.openapi),
+        None => rkube_patch::apply::Shape::builtin(info.group, info.version, info.kind),
+    }
+}
+
 /// Prunes, defaults and validates a custom object against its version's schema, and
 /// rewrites it to the storage version. `Err` carries the schema's field errors.
 pub fn admit(version: &CustomVersion, obj: &mut Value) -> Result<(), Vec<FieldError>> {

@@ -8,7 +8,7 @@ use crate::strategy;
 use bytes::Bytes;
 use rkube_api::field::{FieldError, Path};
 use rkube_api::status::StatusError;
-use rkube_patch::apply::{Manager, Shape, track_update};
+use rkube_patch::apply::{Manager, track_update};
 use serde_json::Value;
 use std::net::Ipv4Addr;
 
@@ -344,10 +344,7 @@ impl Storage {
             self.admit_custom(info, name, &mut obj)?;
             if let Some(manager) = manager {
                 let custom = self.custom.of(info);
-                let shape = match &custom {
-                    Some(version) => Shape::Custom(&version.openapi),
-                    None => Shape::builtin(info.group, info.version, info.kind),
-                };
+                let shape = crate::custom::apply_shape(info, custom.as_deref());
                 track_update(
                     &old,
                     &mut obj,
