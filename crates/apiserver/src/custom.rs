@@ -12,11 +12,6 @@ use rkube_registry::storage::ListResult;
 use rkube_registry::{ResourceInfo, Storage};
 use serde_json::Value;
 
-/// A stored object as the version `info` serves it (custom resources, events.k8s.io).
-pub fn as_served(info: &ResourceInfo, bytes: Bytes) -> Bytes {
-    rkube_registry::convert::served_bytes(info, bytes)
-}
-
 /// The fields of `obj` its version's schema does not know (they would be pruned), as
 /// `fieldValidation` reports them.
 pub fn unknown_fields(version: &CustomVersion, obj: &Value) -> Vec<String> {
@@ -125,7 +120,7 @@ impl crate::ApiServer {
         bytes: Bytes,
         include: Option<&str>,
     ) -> Response {
-        let bytes = as_served(info, bytes);
+        let bytes = rkube_registry::convert::served_bytes(info, bytes);
         let custom = self.storage.custom().of(info);
         respond::object(output, info, custom.as_deref(), code, bytes, include)
     }
@@ -142,7 +137,7 @@ impl crate::ApiServer {
             true => result
                 .items
                 .iter()
-                .map(|b| as_served(info, b.clone()))
+                .map(|b| rkube_registry::convert::served_bytes(info, b.clone()))
                 .collect(),
             false => result.items.clone(),
         };

@@ -93,7 +93,7 @@ pub fn stream(
             if rkube_registry::convert::converts(info)
                 && !matches!(item.kind, WatchEventType::Error | WatchEventType::Bookmark)
             {
-                item.object = crate::custom::as_served(info, item.object);
+                item.object = rkube_registry::convert::served_bytes(info, item.object);
             }
             if protobuf {
                 match protobuf_frame(&item) {

@@ -73,6 +73,12 @@ pub fn served_bytes(info: &ResourceInfo, bytes: Bytes) -> Bytes {
     if !converts(info) {
         return bytes;
     }
+    // Stored objects start with their apiVersion (see `object::encode`): an object already
+    // in the served version needs no parsing.
+    let served_prefix = format!("{{\"apiVersion\":{:?}", info.api_version());
+    if bytes.starts_with(served_prefix.as_bytes()) {
+        return bytes;
+    }
     let Ok(mut obj) = serde_json::from_slice::<Value>(&bytes) else {
         return bytes;
     };
@@ -104,5 +110,20 @@ mod tests {
         assert_eq!(served["reason"], "Started");
         to_stored(info, &mut served);
         assert_eq!(served, core);
+    }
+
+    #[test]
+    fn bytes_already_served_pass_through_and_others_convert() {
+        let info = crate::kinds::find("events.k8s.io", "v1", "events").unwrap();
+        let v1 = Bytes::from(object::encode(
+            &json!({"apiVersion": "events.k8s.io/v1", "kind": "Event", "note": "x"}),
+        ));
+        assert_eq!(served_bytes(info, v1.clone()), v1);
+        let core = Bytes::from(object::encode(
+            &json!({"apiVersion": "v1", "kind": "Event", "message": "x"}),
+        ));
+        let served: Value = serde_json::from_slice(&served_bytes(info, core)).unwrap();
+        assert_eq!(served["note"], "x");
+        assert_eq!(served["apiVersion"], "events.k8s.io/v1");
     }
 }
