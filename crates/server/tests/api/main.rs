@@ -93,6 +93,35 @@ pub fn api_error<T: std::fmt::Debug>(result: Result<T, kube::Error>) -> kube::co
     }
 }
 
+/// Sends a request with `headers`; returns the status code, the content type and the body.
+pub async fn send(
+    client: &kube::Client,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: Vec<u8>,
+) -> (u16, String, Vec<u8>) {
+    let mut req = http::Request::builder().method(method).uri(path);
+    for (name, value) in headers {
+        req = req.header(*name, *value);
+    }
+    let resp = client
+        .send(req.body(body).unwrap().map(kube::client::Body::from))
+        .await
+        .unwrap();
+    let code = resp.status().as_u16();
+    let content_type = resp
+        .headers()
+        .get("content-type")
+        .map(|v| v.to_str().unwrap().to_owned())
+        .unwrap_or_default();
+    let bytes = http_body_util::BodyExt::collect(resp.into_body())
+        .await
+        .unwrap()
+        .to_bytes();
+    (code, content_type, bytes.to_vec())
+}
+
 /// Sends a raw request and returns the status code and the body as JSON (or text).
 pub async fn raw(
     client: &kube::Client,
@@ -101,21 +130,14 @@ pub async fn raw(
     content_type: &str,
     body: Vec<u8>,
 ) -> (u16, serde_json::Value) {
-    let req = http::Request::builder()
-        .method(method)
-        .uri(path)
-        .header("content-type", content_type)
-        .body(body)
-        .unwrap();
-    let resp = client
-        .send(req.map(kube::client::Body::from))
-        .await
-        .unwrap();
-    let code = resp.status().as_u16();
-    let bytes = http_body_util::BodyExt::collect(resp.into_body())
-        .await
-        .unwrap()
-        .to_bytes();
+    let (code, _, bytes) = send(
+        client,
+        method,
+        path,
+        &[("content-type", content_type)],
+        body,
+    )
+    .await;
     let body =
         serde_json::from_slice(&bytes).unwrap_or_else(|_| json!(String::from_utf8_lossy(&bytes)));
     (code, body)

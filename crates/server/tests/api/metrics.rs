@@ -1,32 +1,15 @@
 //! `/metrics`: upstream's request counter and latency histogram, with its names, labels and
 //! buckets, and the stored objects per resource; only for authenticated users.
 
-use crate::{Cluster, raw};
+use crate::{Cluster, raw, send};
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams, WatchParams};
 use serde_json::json;
 
 /// GETs `/metrics` as `client`: the status code, the content type and the text.
 async fn scrape(client: &kube::Client) -> (u16, String, String) {
-    let req = http::Request::get("/metrics")
-        .body(kube::client::Body::empty())
-        .unwrap();
-    let resp = client.send(req).await.unwrap();
-    let code = resp.status().as_u16();
-    let content_type = resp
-        .headers()
-        .get("content-type")
-        .map(|v| v.to_str().unwrap().to_owned())
-        .unwrap_or_default();
-    let bytes = http_body_util::BodyExt::collect(resp.into_body())
-        .await
-        .unwrap()
-        .to_bytes();
-    (
-        code,
-        content_type,
-        String::from_utf8(bytes.to_vec()).unwrap(),
-    )
+    let (code, content_type, body) = send(client, "GET", "/metrics", &[], Vec::new()).await;
+    (code, content_type, String::from_utf8(body).unwrap())
 }
 
 /// The value of the series `name{labels}` in `text`, with labels in upstream's order.

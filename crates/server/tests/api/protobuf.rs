@@ -16,29 +16,8 @@ async fn fetch(
     accept: &str,
     body: Vec<u8>,
 ) -> (u16, String, Vec<u8>) {
-    let req = http::Request::builder()
-        .method(method)
-        .uri(path)
-        .header("accept", accept)
-        .header("content-type", "application/json")
-        .body(body)
-        .unwrap();
-    let resp = c
-        .client
-        .send(req.map(kube::client::Body::from))
-        .await
-        .unwrap();
-    let code = resp.status().as_u16();
-    let content_type = resp
-        .headers()
-        .get("content-type")
-        .map(|v| v.to_str().unwrap().to_owned())
-        .unwrap_or_default();
-    let bytes = http_body_util::BodyExt::collect(resp.into_body())
-        .await
-        .unwrap()
-        .to_bytes();
-    (code, content_type, bytes.to_vec())
+    let headers = [("accept", accept), ("content-type", "application/json")];
+    crate::send(&c.client, method, path, &headers, body).await
 }
 
 const CMS: &str = "/api/v1/namespaces/default/configmaps";
