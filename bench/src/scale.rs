@@ -1,7 +1,9 @@
 //! The scale scenario (Kubernetes' density test shape): `rkube server` as a child process
 //! with its scheduler and controllers, N simulated nodes (rkube-sim, in this process), and
-//! 30 pods per node created through Deployments. Measured: the time until every pod is
-//! Running; pod startup latency (first seen by a watch → seen Running); API call latency of
+//! 30 pods per node created through Deployments (the saturation phase), then single pods
+//! created at a steady rate (the latency phase, as upstream's density test runs it). Measured:
+//! the time until every saturation pod is Running; pod startup latency (first seen by a watch →
+//! seen Running) of both phases, the SLO applying to the latency pods; API call latency of
 //! probes made during the run (a single-object GET, a single-object PATCH, a cluster-wide pod
 //! LIST) against upstream's SLOs; the server's peak RSS and CPU time; the store's size.
 
@@ -16,8 +18,8 @@ use rkube_testkit::ServerProcess;
 use serde_json::json;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio_stream::StreamExt;
 
@@ -36,6 +38,14 @@ pub struct ScaleArgs {
     /// How long a simulated pod stays Pending after binding (a kubelet's start time).
     #[arg(long, default_value = "0s")]
     pod_start_delay: String,
+    /// Latency pods created after the saturation phase, one single-replica Deployment each, at
+    /// `--latency-qps` (upstream's density test: max(500, nodes) at 5 per second). Their
+    /// startup latency is the figure the SLO applies to.
+    #[arg(long)]
+    latency_pods: Option<u32>,
+    /// Creation rate of the latency pods' Deployments.
+    #[arg(long, default_value_t = 5.0)]
+    latency_qps: f64,
     /// The `rkube` binary to start; by default the one next to this one.
     #[arg(long)]
     binary: Option<PathBuf>,
@@ -59,6 +69,77 @@ fn deployment(i: u32, replicas: u32) -> Deployment {
         },
     }))
     .unwrap_or_default()
+}
+
+/// A latency pod's Deployment: one replica, requests as upstream's density test sets them.
+fn latency_deployment(i: u32) -> Deployment {
+    let name = format!("latency-{i:04}");
+    serde_json::from_value(json!({
+        "apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": {"name": name, "namespace": NAMESPACE, "labels": {"group": "latency"}},
+        "spec": {
+            "replicas": 1,
+            "selector": {"matchLabels": {"app": name}},
+            "template": {"metadata": {"labels": {"app": name, "group": "latency"}},
+                         "spec": {"containers": [{"name": "pause", "image": "registry.k8s.io/pause:3.10",
+                                   "resources": {"requests": {"cpu": "100m", "memory": "350M"}}}]}},
+        },
+    }))
+    .unwrap_or_default()
+}
+
+/// Watches the pods matching `selector` until `count` of them have been seen Running; returns
+/// each one's startup latency (first seen by the watch → seen Running) and when the last
+/// one was.
+async fn startup_latencies(
+    pods: Api<Pod>,
+    selector: &str,
+    count: usize,
+) -> anyhow::Result<(Latencies, Instant)> {
+    let config = watcher::Config::default().labels(selector);
+    let mut stream = Box::pin(watcher::watcher(pods, config));
+    let mut seen: HashMap<String, Instant> = HashMap::new();
+    let mut startup = Latencies::default();
+    let mut done: std::collections::HashSet<String> = Default::default();
+    while done.len() < count {
+        let Some(event) = stream.next().await else {
+            break;
+        };
+        let pod = match event {
+            Ok(Event::Apply(p) | Event::InitApply(p)) => p,
+            _ => continue,
+        };
+        let name = pod.metadata.name.clone().unwrap_or_default();
+        let first = *seen.entry(name.clone()).or_insert_with(Instant::now);
+        if running(&pod) && pod.metadata.deletion_timestamp.is_none() && done.insert(name) {
+            startup.push(first.elapsed());
+        }
+    }
+    Ok((startup, Instant::now()))
+}
+
+/// The objects the server holds at the end, by resource, largest counts first (from its
+/// `apiserver_storage_objects` metric).
+async fn stored_objects(client: &kube::Client) -> anyhow::Result<String> {
+    let request = http::Request::get("/metrics").body(Vec::new())?;
+    let text = client.request_text(request).await?;
+    let mut counts: Vec<(String, f64)> = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("apiserver_storage_objects{resource=\""))
+        .filter_map(|l| {
+            let (resource, rest) = l.split_once('"')?;
+            let value = rest.rsplit(' ').next()?.parse().ok()?;
+            Some((resource.to_owned(), value))
+        })
+        .filter(|(_, n)| *n > 0.0)
+        .collect();
+    counts.sort_by(|a, b| b.1.total_cmp(&a.1));
+    Ok(counts
+        .iter()
+        .take(6)
+        .map(|(r, n)| format!("{r} {n}"))
+        .collect::<Vec<_>>()
+        .join(", "))
 }
 
 fn dir_size(path: &Path) -> u64 {
@@ -171,38 +252,11 @@ pub async fn run(args: ScaleArgs) -> anyhow::Result<()> {
 
     let total = args.nodes * args.pods_per_node;
     let deployments = total.div_ceil(args.replicas_per_deployment);
-    // Pod startup: first seen by the watch → seen Running.
-    let seen: Arc<Mutex<HashMap<String, Instant>>> = Arc::default();
-    let watch = {
-        let seen = seen.clone();
-        let pods: Api<Pod> = Api::namespaced(load::client(&config)?, NAMESPACE);
-        tokio::spawn(async move {
-            let mut stream = Box::pin(watcher::watcher(pods, watcher::Config::default()));
-            let mut startup = Latencies::default();
-            let mut running_count = 0usize;
-            let mut done: std::collections::HashSet<String> = Default::default();
-            while running_count < total as usize {
-                let Some(event) = stream.next().await else {
-                    break;
-                };
-                let pod = match event {
-                    Ok(Event::Apply(p) | Event::InitApply(p)) => p,
-                    _ => continue,
-                };
-                let name = pod.metadata.name.clone().unwrap_or_default();
-                let first = *seen
-                    .lock()
-                    .map_err(|_| anyhow::anyhow!("poisoned"))?
-                    .entry(name.clone())
-                    .or_insert_with(Instant::now);
-                if running(&pod) && pod.metadata.deletion_timestamp.is_none() && done.insert(name) {
-                    startup.push(first.elapsed());
-                    running_count += 1;
-                }
-            }
-            anyhow::Ok((startup, Instant::now()))
-        })
-    };
+    let watch = tokio::spawn(startup_latencies(
+        Api::namespaced(load::client(&config)?, NAMESPACE),
+        "group=density",
+        total as usize,
+    ));
     let done = Arc::new(AtomicBool::new(false));
     let prober = tokio::spawn(probe(load::client(&config)?, first_node, done.clone()));
 
@@ -232,12 +286,35 @@ pub async fn run(args: ScaleArgs) -> anyhow::Result<()> {
         .await
         .context("every pod Running within an hour")???;
     let all_running = finished.duration_since(started);
+
+    // The latency phase: single pods created at a steady rate on the saturated cluster.
+    let latency_total = args.latency_pods.unwrap_or(args.nodes.max(500));
+    println!(
+        "creating {latency_total} latency pods at {} per second…",
+        args.latency_qps
+    );
+    let latency_watch = tokio::spawn(startup_latencies(
+        Api::namespaced(load::client(&config)?, NAMESPACE),
+        "group=latency",
+        latency_total as usize,
+    ));
+    let api: Api<Deployment> = Api::namespaced(load::client(&config)?, NAMESPACE);
+    let mut tick = tokio::time::interval(Duration::from_secs_f64(1.0 / args.latency_qps.max(0.01)));
+    for i in 0..latency_total {
+        tick.tick().await;
+        api.create(&PostParams::default(), &latency_deployment(i))
+            .await?;
+    }
+    let (mut latency, _) = tokio::time::timeout(Duration::from_secs(900), latency_watch)
+        .await
+        .context("every latency pod Running within 15 minutes")???;
     done.store(true, Ordering::Relaxed);
     let mut probes = prober.await?;
     let cpu = server::cpu_seconds(pid)? - cpu_before;
     let peak = server::peak_rss_bytes(pid)?;
     let rss_end = server::rss_bytes(pid)?;
     let store = dir_size(&data.join("db"));
+    let stored = stored_objects(&admin).await.unwrap_or_default();
     sim.shutdown().await?;
 
     println!(
@@ -255,8 +332,13 @@ pub async fn run(args: ScaleArgs) -> anyhow::Result<()> {
         f64::from(total) / all_running.as_secs_f64()
     );
     println!(
-        "| pod startup, first seen → Running (p50 / p99) | {} | p99 ≤ 5 s |",
+        "| saturation pods: startup, first seen → Running (p50 / p99) | {} | |",
         startup.p50_p99()
+    );
+    println!(
+        "| latency pods ({latency_total} at {}/s): startup, first seen → Running (p50 / p99) | {} | p99 ≤ 5 s |",
+        args.latency_qps,
+        latency.p50_p99()
     );
     println!(
         "| GET node during the run (p50 / p99, {} calls) | {} | p99 ≤ 1 s |",
@@ -282,10 +364,8 @@ pub async fn run(args: ScaleArgs) -> anyhow::Result<()> {
         peak >> 20,
         rss_end >> 20
     );
-    println!(
-        "| server CPU time during the run | {cpu:.1} s ({:.2} cores) | |",
-        cpu / all_running.as_secs_f64()
-    );
+    println!("| server CPU time during both phases | {cpu:.1} s | |");
     println!("| store on disk | {} MiB | |", store >> 20);
+    println!("| objects stored at the end | {stored} | |");
     server::stop(server).await
 }

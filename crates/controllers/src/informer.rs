@@ -203,8 +203,13 @@ where
 
     /// Watches `api` and keeps the cache current until the task is aborted.
     async fn run(self, api: Api<K>) {
-        let mut stream =
-            Box::pin(watcher::watcher(api, watcher::Config::default()).default_backoff());
+        // As upstream's informers do: managedFields are not kept in memory (no controller reads
+        // them, and they can be the bigger part of an object).
+        let mut stream = Box::pin(
+            watcher::watcher(api, watcher::Config::default())
+                .default_backoff()
+                .modify(|obj| obj.managed_fields_mut().clear()),
+        );
         let mut relisted: HashSet<String> = HashSet::new();
         while let Some(event) = stream.next().await {
             match event {

@@ -31,8 +31,8 @@ pub struct Entry {
     pub bytes: Bytes,
     /// Its resource version.
     pub rv: i64,
-    /// `metadata.labels`.
-    pub labels: BTreeMap<String, String>,
+    /// `metadata.labels`, shared with the object's earlier versions while they are unchanged.
+    pub labels: Arc<BTreeMap<String, String>>,
     /// Selectable fields: `metadata.name`, `metadata.namespace` and the
     /// kind's own.
     pub fields: Vec<(&'static str, String)>,
@@ -61,9 +61,20 @@ impl Entry {
             key,
             bytes: object::with_resource_version(stored, rv),
             rv,
-            labels: object::labels(&obj),
+            labels: Arc::new(object::labels(&obj)),
             fields,
         })
+    }
+
+    /// This version with the labels of `earlier` when they are the same, so that the versions
+    /// an object goes through (kept in the event window) hold its labels once.
+    fn sharing_labels_with(mut self, earlier: Option<&Entry>) -> Self {
+        if let Some(earlier) = earlier
+            && earlier.labels == self.labels
+        {
+            self.labels = earlier.labels.clone();
+        }
+        self
     }
 
     /// The value of a selectable field.
@@ -426,8 +437,12 @@ impl Caches {
             return;
         };
         let info = cache.info;
-        let prev = event.prev.as_ref().and_then(|p| {
-            Entry::from_stored(p.key.clone(), info, &p.value, p.mod_revision).map(Arc::new)
+        // The state before the change is normally the cache's current entry (this feed is its
+        // only writer): shared, not decoded a second time.
+        let current = cache.get(&event.kv.key);
+        let prev = event.prev.as_ref().and_then(|p| match &current {
+            Some(entry) if entry.rv == p.mod_revision => Some(entry.clone()),
+            _ => Entry::from_stored(p.key.clone(), info, &p.value, p.mod_revision).map(Arc::new),
         });
         let (change, entry) = match event.kind {
             EventKind::Put => {
@@ -452,7 +467,7 @@ impl Caches {
             Some(entry) => cache.apply(
                 CacheEvent {
                     change,
-                    entry: Arc::new(entry),
+                    entry: Arc::new(entry.sharing_labels_with(prev.as_deref())),
                     prev,
                 },
                 &self.progress,
@@ -497,5 +512,59 @@ async fn fill(
             (true, Some(last)) => req.start_after = Some(last.key.clone()),
             _ => return Ok(page.revision),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rkube_store::sqlite::{SqliteOptions, SqliteStore};
+
+    fn pod(labels: &str, phase: &str) -> Bytes {
+        Bytes::from(format!(
+            r#"{{"apiVersion":"v1","kind":"Pod","metadata":{{"name":"web","namespace":"default","labels":{labels}}},"status":{{"phase":"{phase}"}}}}"#
+        ))
+    }
+
+    #[tokio::test]
+    async fn an_event_shares_the_earlier_version_and_its_unchanged_labels() {
+        let dir = tempfile::tempdir().unwrap();
+        let store: Arc<dyn Store> =
+            Arc::new(SqliteStore::open(dir.path(), SqliteOptions::default()).unwrap());
+        let caches = Caches::start(store.clone(), 16).await.unwrap();
+        let info = BUILTIN.iter().find(|i| i.plural == "pods").unwrap();
+        let cache = caches.get(info).unwrap();
+        let key = "/registry/pods/default/web";
+        let (sub, _) = cache.subscribe(key, 0, true, &caches).unwrap();
+        let mut live = sub.live;
+
+        let rv = store
+            .create(key, pod(r#"{"app":"web"}"#, "Pending"), None)
+            .await
+            .unwrap();
+        let created = live.recv().await.unwrap();
+        let rv = store
+            .update(key, pod(r#"{"app":"web"}"#, "Running"), rv, None)
+            .await
+            .unwrap();
+        let running = live.recv().await.unwrap();
+        assert_eq!(running.change, Change::Modified);
+        // The state before the change is the cache's entry, not a second decoded copy.
+        assert!(Arc::ptr_eq(running.prev.as_ref().unwrap(), &created.entry));
+        assert!(Arc::ptr_eq(&running.entry.labels, &created.entry.labels));
+
+        store
+            .update(key, pod(r#"{"app":"api"}"#, "Running"), rv, None)
+            .await
+            .unwrap();
+        let relabelled = live.recv().await.unwrap();
+        assert_eq!(
+            relabelled.entry.labels.get("app").map(String::as_str),
+            Some("api")
+        );
+        assert_eq!(
+            running.entry.labels.get("app").map(String::as_str),
+            Some("web")
+        );
     }
 }

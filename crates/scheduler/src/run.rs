@@ -78,7 +78,12 @@ fn pending_and_ours(pod: &Pod, name: &str) -> bool {
 /// Feeds pod events into the queue (unscheduled pods) and the cache (bound pods).
 async fn watch_pods(client: kube::Client, shared: Arc<Shared>, name: String) {
     let api: Api<Pod> = Api::all(client);
-    let mut stream = Box::pin(watcher::watcher(api, watcher::Config::default()).default_backoff());
+    // managedFields are dropped on arrival, as upstream's scheduler does: never read here.
+    let mut stream = Box::pin(
+        watcher::watcher(api, watcher::Config::default())
+            .default_backoff()
+            .modify(|pod| pod.metadata.managed_fields = None),
+    );
     while let Some(event) = stream.next().await {
         match event {
             Ok(WatchEvent::Apply(pod) | WatchEvent::InitApply(pod)) => on_pod(&shared, pod, &name),
