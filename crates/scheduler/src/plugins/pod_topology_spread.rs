@@ -234,21 +234,43 @@ fn has_all_keys(node: &NodeInfo, constraints: &[Constraint]) -> bool {
 
 /// Pods on the node in `namespace`, not terminating, selected by `selector`.
 fn count_matching(node: &NodeInfo, selector: &Selector, namespace: &str) -> i64 {
-    let count = || {
-        node.pods
-            .iter()
-            .filter(|p| !p.is_terminating() && p.namespace() == namespace)
-            .filter(|p| selector.matches(pod_labels(&p.pod)))
-            .count() as i64
-    };
-    COUNTS.with(|memo| memo.borrow_mut().count(node, selector, namespace, count))
+    COUNTS.with(|memo| {
+        memo.borrow_mut()
+            .counts(selector, namespace)
+            .count(node, selector, namespace)
+    })
 }
 
-/// How many recent (namespace, selector) pairs keep their per-node counts.
-const MEMO_SELECTORS: usize = 8;
+/// Counts a node's pods in `namespace` matched by `selector`, ignoring terminating ones.
+fn count_now(node: &NodeInfo, selector: &Selector, namespace: &str) -> i64 {
+    node.pods
+        .iter()
+        .filter(|p| !p.is_terminating() && p.namespace() == namespace)
+        .filter(|p| selector.matches(pod_labels(&p.pod)))
+        .count() as i64
+}
 
-/// Node name → (its generation, matching pods then).
-type NodeCounts = HashMap<String, (u64, i64)>;
+/// How many recent (namespace, selector) pairs keep their per-node counts: pods of many
+/// ReplicaSets are scheduled interleaved, and a miss recounts every node's pods.
+const MEMO_SELECTORS: usize = 64;
+
+/// One selector's counts: node name → (its generation, matching pods then).
+#[derive(Default)]
+struct NodeCounts(HashMap<String, (u64, i64)>);
+
+impl NodeCounts {
+    /// The node's matching pods, recounted only when its generation changed.
+    fn count(&mut self, node: &NodeInfo, selector: &Selector, namespace: &str) -> i64 {
+        if let Some((generation, n)) = self.0.get(node.name())
+            && *generation == node.generation
+        {
+            return *n;
+        }
+        let n = count_now(node, selector, namespace);
+        self.0.insert(node.name().to_owned(), (node.generation, n));
+        n
+    }
+}
 
 /// Per-node counts of matching pods for the last few selectors, valid while the node's
 /// generation is unchanged. Consecutive pods of one ReplicaSet ask for the same counts over
@@ -256,47 +278,36 @@ type NodeCounts = HashMap<String, (u64, i64)>;
 /// node that got the previous pod has changed, so all the others are answered from here.
 #[derive(Default)]
 struct CountMemo {
-    /// Most recent last: (namespace, selector), then node name → (generation, count).
+    /// Most recent last: (namespace, selector) and its counts.
     entries: Vec<((String, Selector), NodeCounts)>,
 }
 
 impl CountMemo {
-    fn count(
-        &mut self,
-        node: &NodeInfo,
-        selector: &Selector,
-        namespace: &str,
-        compute: impl FnOnce() -> i64,
-    ) -> i64 {
+    /// The counts kept for a selector (made most recent), new and empty when there are none.
+    fn counts(&mut self, selector: &Selector, namespace: &str) -> &mut NodeCounts {
+        // Most recent first: the usual hit is the last entry.
         let at = self
             .entries
             .iter()
-            .position(|((ns, sel), _)| ns == namespace && sel == selector);
-        let at = match at {
-            Some(i) if i + 1 == self.entries.len() => i,
+            .rposition(|((ns, sel), _)| ns == namespace && sel == selector);
+        match at {
+            Some(i) if i + 1 == self.entries.len() => {}
             Some(i) => {
                 let entry = self.entries.remove(i);
                 self.entries.push(entry);
-                self.entries.len() - 1
             }
             None => {
                 if self.entries.len() == MEMO_SELECTORS {
                     self.entries.remove(0);
                 }
-                self.entries
-                    .push(((namespace.to_owned(), selector.clone()), NodeCounts::new()));
-                self.entries.len() - 1
+                self.entries.push((
+                    (namespace.to_owned(), selector.clone()),
+                    NodeCounts::default(),
+                ));
             }
-        };
-        let counts = &mut self.entries[at].1;
-        if let Some((generation, n)) = counts.get(node.name())
-            && *generation == node.generation
-        {
-            return *n;
         }
-        let n = compute();
-        counts.insert(node.name().to_owned(), (node.generation, n));
-        n
+        let last = self.entries.len() - 1;
+        &mut self.entries[last].1
     }
 }
 
@@ -461,27 +472,33 @@ impl PreScorePlugin for PodTopologySpread {
             })
             .collect();
         let required = RequiredNodeAffinity::from_pod(&pod.pod);
-        for node in snapshot.nodes.iter() {
-            if require_all && !has_all_keys(node, &constraints) {
-                continue;
-            }
+        COUNTS.with(|memo| {
+            let mut memo = memo.borrow_mut();
             for (i, c) in constraints.iter().enumerate() {
-                let value = node
-                    .labels()
-                    .get(&c.topology_key)
-                    .map_or("", String::as_str);
                 // Hostname domains are counted per feasible node in Score.
-                if !counts[i].contains_key(value) || !c.includes_node(pod, node, &required) {
+                if c.topology_key == HOSTNAME_LABEL {
                     continue;
                 }
-                {
-                    let n = count_matching(node, &c.selector, pod.namespace());
+                // One memo lookup for the whole pass over the nodes.
+                let memo = memo.counts(&c.selector, pod.namespace());
+                for node in snapshot.nodes.iter() {
+                    if require_all && !has_all_keys(node, &constraints) {
+                        continue;
+                    }
+                    let value = node
+                        .labels()
+                        .get(&c.topology_key)
+                        .map_or("", String::as_str);
+                    if !counts[i].contains_key(value) || !c.includes_node(pod, node, &required) {
+                        continue;
+                    }
+                    let n = memo.count(node, &c.selector, pod.namespace());
                     if let Some(e) = counts[i].get_mut(value) {
                         *e += n;
                     }
                 }
             }
-        }
+        });
         state.write(
             PRE_SCORE_KEY,
             PreScoreState {
