@@ -169,7 +169,7 @@ impl crate::ApiServer {
                     .map_err(|c| conflict_error(info, name, &c))?;
                 crate::admission::namespace_lifecycle(storage, info, ns, Some(name), true, false)
                     .await?;
-                (201, storage.create(info, ns, obj, dry_run).await?)
+                (201, storage.create(info, ns, obj, dry_run, None).await?)
             }
             Err(e) => return Err(e),
         };

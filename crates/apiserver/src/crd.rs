@@ -3,6 +3,7 @@
 //! deletion removes every object of the resource before letting the CRD go.
 
 use rkube_api::status::StatusError;
+use rkube_patch::apply::Manager;
 use rkube_registry::storage::{DeleteOptions, ListOptions, WatchEventType, WatchOptions};
 use rkube_registry::{ResourceInfo, Storage, Subresource, kinds, object};
 use serde_json::{Value, json};
@@ -12,6 +13,24 @@ use std::time::Duration;
 
 /// The finalizer that holds a deleted CRD until its objects are gone (upstream's name).
 pub const CLEANUP_FINALIZER: &str = "customresourcecleanup.apiextensions.k8s.io";
+
+/// Upstream's CRD controllers write through a client named after the API server.
+fn manager(sub: Option<Subresource>) -> Manager {
+    let sub = sub.map(|s| s.name());
+    Manager::update("kube-apiserver", &crds().api_version(), sub)
+}
+
+/// Changes the stored CRD `name` (its status with `sub`) as upstream's CRD controllers do.
+async fn write_crd(
+    storage: &Storage,
+    name: &str,
+    sub: Option<Subresource>,
+    change: &mut (dyn FnMut(&Value) -> Result<Value, StatusError> + Send),
+) -> Result<bytes::Bytes, StatusError> {
+    storage
+        .update_with_by(crds(), None, name, sub, false, Some(&manager(sub)), change)
+        .await
+}
 
 fn crds() -> &'static ResourceInfo {
     kinds::find("apiextensions.k8s.io", "v1", "customresourcedefinitions").expect("CRDs are served")
@@ -137,38 +156,34 @@ async fn establish(storage: &Storage, crd: &Value, name: &str) -> Result<(), Sta
     storage.serve_crd(crd).await?;
     let finalizers = crd["metadata"]["finalizers"].as_array();
     if !finalizers.is_some_and(|f| f.iter().any(|x| x == CLEANUP_FINALIZER)) {
-        storage
-            .update_with(crds(), None, name, None, false, &mut |old: &Value| {
-                let mut new = old.clone();
-                let meta = object::meta_mut(&mut new);
-                let list = meta
-                    .entry("finalizers")
-                    .or_insert_with(|| Value::Array(Vec::new()));
-                if let Some(list) = list.as_array_mut()
-                    && !list.iter().any(|x| x == CLEANUP_FINALIZER)
-                {
-                    list.push(Value::from(CLEANUP_FINALIZER));
-                }
-                Ok(new)
-            })
-            .await?;
+        write_crd(storage, name, None, &mut |old: &Value| {
+            let mut new = old.clone();
+            let meta = object::meta_mut(&mut new);
+            let list = meta
+                .entry("finalizers")
+                .or_insert_with(|| Value::Array(Vec::new()));
+            if let Some(list) = list.as_array_mut()
+                && !list.iter().any(|x| x == CLEANUP_FINALIZER)
+            {
+                list.push(Value::from(CLEANUP_FINALIZER));
+            }
+            Ok(new)
+        })
+        .await?;
     }
     let status = established_status(crd);
     if crd["status"] != status {
-        storage
-            .update_with(
-                crds(),
-                None,
-                name,
-                Some(Subresource::Status),
-                false,
-                &mut |old: &Value| {
-                    let mut new = old.clone();
-                    new["status"] = established_status(old);
-                    Ok(new)
-                },
-            )
-            .await?;
+        write_crd(
+            storage,
+            name,
+            Some(Subresource::Status),
+            &mut |old: &Value| {
+                let mut new = old.clone();
+                new["status"] = established_status(old);
+                Ok(new)
+            },
+        )
+        .await?;
     }
     Ok(())
 }
@@ -179,15 +194,14 @@ async fn clean_up(storage: &Storage, name: &str) {
     loop {
         match remove_objects(storage, name).await {
             Ok(true) => {
-                let release = storage
-                    .update_with(crds(), None, name, None, false, &mut |old: &Value| {
-                        let mut new = old.clone();
-                        if let Some(list) = new["metadata"]["finalizers"].as_array_mut() {
-                            list.retain(|x| x != CLEANUP_FINALIZER);
-                        }
-                        Ok(new)
-                    })
-                    .await;
+                let release = write_crd(storage, name, None, &mut |old: &Value| {
+                    let mut new = old.clone();
+                    if let Some(list) = new["metadata"]["finalizers"].as_array_mut() {
+                        list.retain(|x| x != CLEANUP_FINALIZER);
+                    }
+                    Ok(new)
+                })
+                .await;
                 match release {
                     Ok(_) => {}
                     Err(err) if err.code == 404 => {}

@@ -411,12 +411,15 @@ pub fn loopback_user() -> UserInfo {
     UserInfo::new("system:apiserver", "", vec!["system:masters".to_owned()])
 }
 
-/// The API as an in-process HTTP service (no socket, no TLS) acting as
-/// `user`: what in-process components and tests build their clients on
-/// (e.g. `kube::Client::new(service, "default")`).
+/// The API as an in-process HTTP service (no socket, no TLS) acting as `user`: what
+/// in-process components and tests build their clients on (e.g.
+/// `kube::Client::new(service, "default")`). Requests without a `User-Agent` carry `agent`
+/// (e.g. `kube-scheduler/v1.33.0`), which names the component as the manager of its writes
+/// in `managedFields`, as upstream's components are named.
 pub fn in_process<B>(
     api: Arc<ApiServer>,
     user: UserInfo,
+    agent: Option<&'static str>,
 ) -> impl tower::Service<
     Request<B>,
     Response = Response,
@@ -433,6 +436,11 @@ where
     tower::ServiceBuilder::new()
         .map_request(move |mut req: Request<B>| {
             req.extensions_mut().insert(user.clone());
+            if let Some(agent) = agent {
+                req.headers_mut()
+                    .entry(axum::http::header::USER_AGENT)
+                    .or_insert(axum::http::HeaderValue::from_static(agent));
+            }
             req
         })
         .service(router)

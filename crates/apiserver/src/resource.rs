@@ -353,7 +353,10 @@ impl ApiServer {
                 let obj_name = obj["metadata"]["name"].as_str().map(str::to_owned);
                 admission::namespace_lifecycle(storage, info, ns, obj_name.as_deref(), true, false)
                     .await?;
-                let bytes = storage.create(info, ns, obj, dry_run(query)?).await?;
+                let manager = crate::apply::manager(query, headers, info, "Update", None);
+                let bytes = storage
+                    .create(info, ns, obj, dry_run(query)?, Some(&manager))
+                    .await?;
                 Ok(with_warnings(
                     self.object(output, info, 201, bytes, include),
                     &warnings,

@@ -204,11 +204,12 @@ where
     /// Watches `api` and keeps the cache current until the task is aborted.
     async fn run(self, api: Api<K>) {
         // As upstream's informers do: managedFields are not kept in memory (no controller reads
-        // them, and they can be the bigger part of an object).
+        // them, and they can be the bigger part of an object). Absent, not empty: an object
+        // written back with `managedFields: []` would clear the stored entries.
         let mut stream = Box::pin(
             watcher::watcher(api, watcher::Config::default())
                 .default_backoff()
-                .modify(|obj| obj.managed_fields_mut().clear()),
+                .modify(|obj| obj.meta_mut().managed_fields = None),
         );
         let mut relisted: HashSet<String> = HashSet::new();
         while let Some(event) = stream.next().await {

@@ -22,6 +22,7 @@ use crate::object;
 use crate::strategy::{self, Rejection};
 use bytes::Bytes;
 use rkube_api::status::StatusError;
+use rkube_patch::apply::{Manager, Supplied, track_create};
 use rkube_store::Store;
 use serde_json::Value;
 use std::sync::Arc;
@@ -296,17 +297,21 @@ impl Storage {
         Ok(object::with_resource_version(&kv.value, kv.mod_revision))
     }
 
-    /// Creates an object; returns it as stored (or as it would be, with
-    /// `dry_run`).
+    /// Creates an object on behalf of `manager`, who then owns every field it sets
+    /// (`managedFields`, as upstream tracks every object from its creation; `None` for a
+    /// create whose entries are already computed, such as an apply's); returns it as stored
+    /// (or as it would be, with `dry_run`).
     pub async fn create(
         &self,
         info: &ResourceInfo,
         namespace: Option<&str>,
         mut obj: Value,
         dry_run: bool,
+        manager: Option<&Manager>,
     ) -> Result<Bytes, StatusError> {
         check_type(info, &mut obj)?;
         check_namespace(info, namespace, &mut obj)?;
+        let supplied = Supplied::of(&obj);
         let tracks_generation = strategy::for_resource(info).tracks_generation();
         let meta = object::meta_mut(&mut obj);
         let name = meta
@@ -346,6 +351,12 @@ impl Storage {
             .create(info, obj)
             .map_err(|r| rejection(info, &name, r))?;
         self.admit_custom(info, &name, &mut obj)?;
+        if let Some(manager) = manager {
+            let custom = self.custom.of(info);
+            let shape = custom::apply_shape(info, custom.as_deref());
+            let now = rkube_api::time::now_rfc3339();
+            track_create(&mut obj, shape, manager, supplied, &now);
+        }
         crate::convert::to_stored(info, &mut obj);
         object::drop_empty_meta(&mut obj);
         let claimed = if info.group.is_empty() && info.plural == "services" {

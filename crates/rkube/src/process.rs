@@ -5,12 +5,18 @@ use anyhow::Context;
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use std::path::Path;
 
-/// A client for the API server (and user) of a kubeconfig file.
-pub async fn client(kubeconfig: &Path) -> anyhow::Result<kube::Client> {
+/// A client for the API server (and user) of a kubeconfig file, sending `agent` as its
+/// `User-Agent` (one of [`rkube_api::agent`]'s, which names the component's writes).
+pub async fn client(kubeconfig: &Path, agent: &'static str) -> anyhow::Result<kube::Client> {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let file = Kubeconfig::read_from(kubeconfig)
         .with_context(|| format!("reading {}", kubeconfig.display()))?;
-    let config = kube::Config::from_custom_kubeconfig(file, &KubeConfigOptions::default()).await?;
+    let mut config =
+        kube::Config::from_custom_kubeconfig(file, &KubeConfigOptions::default()).await?;
+    config.headers.push((
+        http::header::USER_AGENT,
+        http::HeaderValue::from_static(agent),
+    ));
     Ok(kube::Client::try_from(config)?)
 }
 

@@ -39,7 +39,7 @@ impl SchedulerArgs {
             }
             None => Options::default(),
         };
-        let client = process::client(&self.kubeconfig).await?;
+        let client = process::client(&self.kubeconfig, rkube_api::agent::SCHEDULER).await?;
         let mut signals = Signals::listen()?;
         let (stop, shutdown) = tokio::sync::watch::channel(false);
         let scheduler = rkube_scheduler::spawn(

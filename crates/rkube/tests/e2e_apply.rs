@@ -148,6 +148,59 @@ fn client_side_apply(k: &Kubectl) {
     assert!(out.contains("deployment.apps/csa-web unchanged"), "{out}");
 }
 
+/// Objects written by other kubectl commands are tracked under those commands' managers:
+/// a first server-side apply that changes a field `kubectl create` set conflicts with it,
+/// `kubectl scale` is recorded through the scale subresource, and client-side apply's
+/// create is its own manager's.
+fn create_then_server_side_apply(k: &Kubectl) {
+    k.ok(&["create", "deployment", "made", "--image=nginx"]);
+    assert_eq!(
+        k.jsonpath(
+            "deploy",
+            "made",
+            "default",
+            "{.metadata.managedFields[*].manager}"
+        ),
+        "kubectl-create"
+    );
+    let manifest = k.file(
+        "made.yaml",
+        &MANIFEST
+            .replace("name: web\n  namespace", "name: made\n  namespace")
+            .replace("app: web", "app: made")
+            .replace("replicas: 2", "replicas: 3"),
+    );
+    let err = k.fails(&["apply", "--server-side", "-f", &manifest]);
+    assert!(
+        err.contains("conflict with \"kubectl-create\" using apps/v1: .spec.replicas"),
+        "{err}"
+    );
+    k.ok(&["scale", "deploy", "made", "--replicas=4"]);
+    assert_eq!(
+        k.jsonpath(
+            "deploy",
+            "made",
+            "default",
+            "{.metadata.managedFields[?(@.subresource==\"scale\")].fieldsV1}"
+        ),
+        r#"{"f:spec":{"f:replicas":{}}}"#
+    );
+    let csa = k.file(
+        "csa-made.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: made\n  namespace: default\ndata:\n  a: \"1\"\n",
+    );
+    k.ok(&["apply", "-f", &csa]);
+    assert_eq!(
+        k.jsonpath(
+            "cm",
+            "made",
+            "default",
+            "{.metadata.managedFields[*].manager}"
+        ),
+        "kubectl-client-side-apply"
+    );
+}
+
 #[test]
 fn kubectl_1_33_applies_server_side() {
     let dir = tempfile::tempdir().unwrap();
@@ -155,6 +208,7 @@ fn kubectl_1_33_applies_server_side() {
     let k = Kubectl::new(KUBECTL_133, server.kubeconfig(), dir.path());
     server_side_apply(&k);
     client_side_apply(&k);
+    create_then_server_side_apply(&k);
 }
 
 #[test]
@@ -164,4 +218,5 @@ fn kubectl_1_27_applies_server_side() {
     let k = Kubectl::new(KUBECTL_127, server.kubeconfig(), dir.path());
     server_side_apply(&k);
     client_side_apply(&k);
+    create_then_server_side_apply(&k);
 }

@@ -2,6 +2,7 @@
 //! and the `kubernetes` Service.
 
 use anyhow::{Result, anyhow};
+use rkube_patch::apply::Manager;
 use rkube_registry::{Storage, kinds};
 use serde_json::json;
 
@@ -23,6 +24,8 @@ async fn ensure(
         .as_str()
         .unwrap_or_default()
         .to_owned();
+    // Upstream's API server writes these through a client named after itself.
+    let manager = Manager::update("kube-apiserver", &info.api_version(), None);
     match storage.get_raw(info, namespace, &name).await {
         Ok((existing, _)) => {
             let mut wanted = existing.clone();
@@ -36,12 +39,23 @@ async fn ensure(
                 Ok(new)
             };
             storage
-                .update_with(info, namespace, &name, None, false, &mut change)
+                .update_with_by(
+                    info,
+                    namespace,
+                    &name,
+                    None,
+                    false,
+                    Some(&manager),
+                    &mut change,
+                )
                 .await
                 .map_err(|err| anyhow!("updating the built-in {plural} {name}: {}", err.message))?;
             Ok(())
         }
-        Err(err) if err.code == 404 => match storage.create(info, namespace, obj, false).await {
+        Err(err) if err.code == 404 => match storage
+            .create(info, namespace, obj, false, Some(&manager))
+            .await
+        {
             Ok(_) => Ok(()),
             Err(err) if err.code == 409 => Ok(()),
             Err(err) => Err(anyhow!(

@@ -212,14 +212,16 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer> {
     let tls = serve::tls_config(&pki.serving.cert, &pki.serving.key, &pki.ca.cert)?;
     let (shutdown, stop) = watch::channel(false);
     // In-process components reach the API through the router itself: no socket, no TLS.
-    let client = kube::Client::new(
-        rkube_apiserver::in_process(api.clone(), rkube_apiserver::loopback_user()),
-        "default",
-    );
+    let client = |agent| {
+        kube::Client::new(
+            rkube_apiserver::in_process(api.clone(), rkube_apiserver::loopback_user(), Some(agent)),
+            "default",
+        )
+    };
     let identity = format!("{}_{}", hostname(), addr.port());
     let scheduler = config.scheduler.then(|| {
         rkube_scheduler::spawn(
-            client.clone(),
+            client(rkube_api::agent::SCHEDULER),
             rkube_scheduler::Options::default(),
             true,
             &identity,
@@ -236,7 +238,7 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer> {
     }
     let controllers = config.controllers.then(|| {
         rkube_controllers::spawn(
-            client.clone(),
+            client(rkube_api::agent::CONTROLLER_MANAGER),
             controller_options,
             true,
             &identity,

@@ -127,13 +127,37 @@ impl FieldSet {
 
     /// The members of `self` not in `other`.
     pub fn difference(&self, other: &FieldSet) -> FieldSet {
-        let mut out = FieldSet::default();
-        for path in self.paths() {
-            if !other.contains(&path) {
-                out.insert(&path);
+        let mut out = self.clone();
+        out.subtract(other);
+        out
+    }
+
+    /// Adds every member of `other`.
+    pub fn union_with(&mut self, other: &FieldSet) {
+        self.member |= other.member;
+        for (element, child) in &other.children {
+            match self.children.get_mut(element) {
+                Some(mine) => mine.union_with(child),
+                None => {
+                    self.children.insert(element.clone(), child.clone());
+                }
             }
         }
-        out
+    }
+
+    /// Removes every member of `other` (not what lies below a member); prunes emptied nodes.
+    pub fn subtract(&mut self, other: &FieldSet) {
+        if other.member {
+            self.member = false;
+        }
+        for (element, theirs) in &other.children {
+            if let Some(mine) = self.children.get_mut(element) {
+                mine.subtract(theirs);
+                if mine.is_empty() {
+                    self.children.remove(element);
+                }
+            }
+        }
     }
 
     /// The upstream `fieldsV1` JSON of the set.
@@ -168,6 +192,58 @@ impl FieldSet {
             }
         }
         set
+    }
+}
+
+/// Removes the members of `set` from a `fieldsV1` JSON map in place, keeping upstream's
+/// encoding (a member without children is `{}`, one with children carries `"."`). Returns
+/// whether anything was removed. Works on the stored JSON so entries a write does not touch
+/// are never decoded.
+pub fn subtract_from_fields_v1(node: &mut Map<String, Value>, set: &FieldSet) -> bool {
+    let mut changed = false;
+    for (element, theirs) in &set.children {
+        let key = element.encode();
+        let Some(Value::Object(child)) = node.get_mut(&key) else {
+            continue;
+        };
+        if child.is_empty() {
+            // A member without children.
+            if theirs.member {
+                node.remove(&key);
+                changed = true;
+            }
+            continue;
+        }
+        changed |= subtract_from_fields_v1(child, theirs);
+        if theirs.member {
+            changed |= child.remove(".").is_some();
+        }
+        match (child.len(), child.contains_key(".")) {
+            (0, _) => {
+                node.remove(&key);
+            }
+            (1, true) => child.clear(),
+            _ => {}
+        }
+    }
+    changed
+}
+
+/// Adds the members of `set` to a `fieldsV1` JSON map in place, in upstream's encoding.
+pub fn add_to_fields_v1(node: &mut Map<String, Value>, set: &FieldSet) {
+    for (element, theirs) in &set.children {
+        let key = element.encode();
+        let existed = node.contains_key(&key);
+        let Value::Object(child) = node.entry(key).or_insert_with(|| Value::Object(Map::new()))
+        else {
+            continue;
+        };
+        let member = theirs.member || (existed && (child.is_empty() || child.contains_key(".")));
+        add_to_fields_v1(child, theirs);
+        child.remove(".");
+        if member && !child.is_empty() {
+            child.insert(".".to_owned(), Value::Object(Map::new()));
+        }
     }
 }
 

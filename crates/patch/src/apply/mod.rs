@@ -4,9 +4,13 @@
 
 mod fields;
 mod shape;
+mod track;
 
 pub use fields::{Element, FieldPath, FieldSet, path_string};
 pub use shape::{ListKind, Member, Shape};
+pub use track::{
+    ANCIENT_CHANGES, Changes, MAX_UPDATE_ENTRIES, Supplied, changes, track_create, track_update,
+};
 
 use fields::canonical;
 use serde_json::{Map, Value, json};
@@ -23,7 +27,6 @@ const UNOWNED_META: &[&str] = &[
     "deletionGracePeriodSeconds",
     "managedFields",
     "selfLink",
-    "generateName",
 ];
 
 /// Who writes: a manager entry's identity.
@@ -40,6 +43,51 @@ pub struct Manager {
 }
 
 impl Manager {
+    /// The manager of an ordinary write (`Update`) with `api_version` through `subresource`.
+    pub fn update(name: &str, api_version: &str, subresource: Option<&str>) -> Manager {
+        Manager {
+            name: name.to_owned(),
+            operation: "Update".to_owned(),
+            api_version: api_version.to_owned(),
+            subresource: subresource.map(str::to_owned),
+        }
+    }
+
+    /// Whether a stored `managedFields` entry is this manager's: same name, operation and
+    /// subresource, and for an `Update` the same API version (an applier keeps one entry
+    /// whatever version it applies with, as upstream).
+    pub fn identifies(&self, entry: &Value) -> bool {
+        let text = |f: &str| entry.get(f).and_then(Value::as_str);
+        text("manager") == Some(self.name.as_str())
+            && text("operation") == Some(self.operation.as_str())
+            && (self.operation == "Apply" || text("apiVersion").unwrap_or("") == self.api_version)
+            && text("subresource").filter(|s| !s.is_empty()) == self.subresource.as_deref()
+    }
+
+    /// Whether two managers share one entry (see [`Manager::identifies`]).
+    fn same(&self, other: &Manager) -> bool {
+        self.name == other.name
+            && self.operation == other.operation
+            && (self.operation == "Apply" || self.api_version == other.api_version)
+            && self.subresource == other.subresource
+    }
+
+    /// The manager's `managedFields` entry with these fields.
+    fn entry(&self, time: Value, fields_v1: Value) -> Value {
+        let mut v = json!({
+            "manager": self.name,
+            "operation": self.operation,
+            "apiVersion": self.api_version,
+            "time": time,
+            "fieldsType": "FieldsV1",
+            "fieldsV1": fields_v1,
+        });
+        if let Some(sub) = &self.subresource {
+            v["subresource"] = Value::from(sub.clone());
+        }
+        v
+    }
+
     /// How upstream names the manager in conflict messages.
     fn printed(&self) -> String {
         let mut out = format!("{:?}", self.name);
@@ -75,7 +123,10 @@ fn entries(obj: &Value) -> Vec<Entry> {
                     name: e.get("manager")?.as_str()?.to_owned(),
                     operation: e.get("operation")?.as_str()?.to_owned(),
                     api_version: e["apiVersion"].as_str().unwrap_or("").to_owned(),
-                    subresource: e["subresource"].as_str().map(str::to_owned),
+                    subresource: e["subresource"]
+                        .as_str()
+                        .filter(|s| !s.is_empty())
+                        .map(str::to_owned),
                 },
                 time: e.get("time").cloned().unwrap_or(Value::Null),
                 fields: FieldSet::from_fields_v1(&e["fieldsV1"]),
@@ -85,24 +136,12 @@ fn entries(obj: &Value) -> Vec<Entry> {
 }
 
 fn store_entries(obj: &mut Value, entries: &[Entry]) {
-    let list: Vec<Value> = entries
+    let mut list: Vec<Value> = entries
         .iter()
         .filter(|e| !e.fields.is_empty())
-        .map(|e| {
-            let mut v = json!({
-                "manager": e.manager.name,
-                "operation": e.manager.operation,
-                "apiVersion": e.manager.api_version,
-                "time": e.time,
-                "fieldsType": "FieldsV1",
-                "fieldsV1": e.fields.to_fields_v1(),
-            });
-            if let Some(sub) = &e.manager.subresource {
-                v["subresource"] = Value::from(sub.clone());
-            }
-            v
-        })
+        .map(|e| e.manager.entry(e.time.clone(), e.fields.to_fields_v1()))
         .collect();
+    track::sort(&mut list);
     if let Some(meta) = obj.get_mut("metadata").and_then(Value::as_object_mut) {
         if list.is_empty() {
             meta.remove("managedFields");
@@ -366,7 +405,7 @@ pub fn apply(
     let mut others = entries(live);
     let previous = others
         .iter()
-        .position(|e| e.manager == *manager)
+        .position(|e| e.manager.same(manager))
         .map(|i| others.remove(i).fields)
         .unwrap_or_default();
     let mut conflicts = Vec::new();
@@ -415,55 +454,6 @@ pub fn apply(
     });
     store_entries(&mut result, &others);
     Ok(result)
-}
-
-/// Records an ordinary write (`Update` by `manager`) from `old` to `new` in `new`'s
-/// `managedFields`: the fields it changed become the manager's and leave every other
-/// manager; fields it removed leave everyone. Objects no manager has applied to are left
-/// as they are.
-pub fn track_update(old: &Value, new: &mut Value, shape: Shape<'_>, manager: &Manager, now: &str) {
-    let mut all = entries(old);
-    if all.is_empty() {
-        return;
-    }
-    let new_fields = fields_of(new, shape);
-    let old_fields = fields_of(old, shape);
-    let changed: Vec<FieldPath> = new_fields
-        .paths()
-        .into_iter()
-        .filter(|p| value_at(old, p) != value_at(new, p) || !old_fields.contains(p))
-        .collect();
-    let removed = old_fields.difference(&new_fields).paths();
-    if changed.is_empty() && removed.is_empty() {
-        store_entries(new, &all);
-        return;
-    }
-    for entry in &mut all {
-        for path in changed.iter().chain(&removed) {
-            entry.fields.remove(path);
-        }
-    }
-    match all.iter_mut().find(|e| e.manager == *manager) {
-        Some(entry) => {
-            for path in &changed {
-                entry.fields.insert(path);
-            }
-            entry.time = Value::from(now);
-        }
-        None if !changed.is_empty() => {
-            let mut fields = FieldSet::default();
-            for path in &changed {
-                fields.insert(path);
-            }
-            all.push(Entry {
-                manager: manager.clone(),
-                time: Value::from(now),
-                fields,
-            });
-        }
-        None => {}
-    }
-    store_entries(new, &all);
 }
 
 #[cfg(test)]

@@ -200,7 +200,14 @@ fn an_update_takes_the_fields_it_changes() {
         api_version: "apps/v1".to_owned(),
         subresource: Some("scale".to_owned()),
     };
-    track_update(&live, &mut scaled, shape(), &updater, NOW);
+    track_update(
+        &live,
+        &mut scaled,
+        shape(),
+        &updater,
+        Supplied::Omitted,
+        NOW,
+    );
     let err = apply(
         Some(&scaled),
         &deployment(2, json!({}), json!([])),

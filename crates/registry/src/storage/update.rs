@@ -8,7 +8,7 @@ use crate::strategy;
 use bytes::Bytes;
 use rkube_api::field::{FieldError, Path};
 use rkube_api::status::StatusError;
-use rkube_patch::apply::{Manager, track_update};
+use rkube_patch::apply::{Manager, Supplied, track_update};
 use serde_json::Value;
 use std::net::Ipv4Addr;
 
@@ -264,7 +264,7 @@ fn merge_update(info: &ResourceInfo, new: Value, old: &Value, sub: Option<Subres
 
 impl Storage {
     /// Replaces an object (PUT), or its status with `sub`, on behalf of `manager` (whose
-    /// changes are recorded in `managedFields` of objects that have them).
+    /// changes are recorded in `managedFields`).
     #[allow(clippy::too_many_arguments)]
     pub async fn update(
         &self,
@@ -309,7 +309,8 @@ impl Storage {
     }
 
     /// [`Storage::update_with`] on behalf of `manager`: the fields the change sets become
-    /// the manager's in `managedFields` (of objects that have them).
+    /// the manager's in `managedFields`, as upstream's field manager records an `Update`
+    /// (objects without entries, never tracked or reset by a writer, stay untracked).
     #[allow(clippy::too_many_arguments)]
     pub async fn update_with_by(
         &self,
@@ -329,6 +330,7 @@ impl Storage {
             convert::to_served(info, &mut old);
             let mut new = change(&old)?;
             check_type(info, &mut new)?;
+            let supplied = Supplied::of(&new);
             let precondition = object::meta_str(&new, "resourceVersion")
                 .filter(|rv| !rv.is_empty())
                 .map(str::to_owned);
@@ -350,6 +352,7 @@ impl Storage {
                     &mut obj,
                     shape,
                     manager,
+                    supplied,
                     &rkube_api::time::now_rfc3339(),
                 );
             }
