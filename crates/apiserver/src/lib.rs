@@ -207,7 +207,8 @@ impl ApiServer {
                 });
             }
             (["openapi", "v2"], _) => {
-                let (content_type, body) = openapi::Documents::builtin().v2(accept);
+                let custom = self.storage.custom().all();
+                let (content_type, body) = openapi::Documents::builtin().v2(accept, &custom);
                 let mut resp = respond::json(200, body);
                 resp.headers_mut()
                     .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));

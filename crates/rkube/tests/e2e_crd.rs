@@ -173,15 +173,13 @@ fn crd_journey(k: &Kubectl) {
         "{resources}"
     );
 
-    // explain reads the schema from the OpenAPI v3 document (kubectl 1.27 reads v2).
-    if k.binary == KUBECTL_133 {
-        let explained = k.ok(&["explain", "crontab.spec"]);
-        assert!(
-            explained.contains("cronSpec\t<string> -required-"),
-            "{explained}"
-        );
-        assert!(explained.contains("replicas\t<integer>"), "{explained}");
-    }
+    // explain reads the schema from the OpenAPI v3 document (kubectl 1.27 from v2).
+    let explained = k.ok(&["explain", "crontab.spec"]);
+    assert!(
+        explained.contains("cronSpec\t<string> -required-"),
+        "{explained}"
+    );
+    assert!(explained.contains("replicas\t<integer>"), "{explained}");
 
     // The schema refuses what it does not allow, with the field's path.
     let bad = k.file(

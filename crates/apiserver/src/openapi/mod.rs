@@ -30,7 +30,7 @@ pub struct Document {
 /// Every OpenAPI v3 document the server serves.
 pub struct Documents {
     index: Bytes,
-    v2_json: Bytes,
+    v2_json: v2::JsonParts,
     v2_protobuf: Bytes,
     by_path: BTreeMap<String, Document>,
 }
@@ -171,8 +171,7 @@ impl Documents {
             })
             .collect();
         let index = Bytes::from(serde_json::to_vec(&json!({"paths": index})).unwrap_or_default());
-        let v2_json =
-            Bytes::from(serde_json::to_vec(&v2::json_document(&definitions)).unwrap_or_default());
+        let v2_json = v2::JsonParts::builtin(&definitions);
         let v2_protobuf = Bytes::from(v2::protobuf_document(&definitions));
         Documents {
             index,
@@ -204,12 +203,25 @@ impl Documents {
         Bytes::from(serde_json::to_vec(&index).unwrap_or_default())
     }
 
-    /// `/openapi/v2` in the form `accept` asks for: (content type, body).
-    pub fn v2(&self, accept: Option<&str>) -> (&'static str, Bytes) {
+    /// `/openapi/v2` in the form `accept` asks for, with the custom resources served now:
+    /// (content type, body).
+    pub fn v2(
+        &self,
+        accept: Option<&str>,
+        custom: &[std::sync::Arc<rkube_registry::custom::CustomVersion>],
+    ) -> (&'static str, Bytes) {
         if accept.is_some_and(|a| a.contains(v2::PROTOBUF_ACCEPT)) {
-            (v2::PROTOBUF, self.v2_protobuf.clone())
+            let body = if custom.is_empty() {
+                self.v2_protobuf.clone()
+            } else {
+                Bytes::from(v2::protobuf_with_custom(&self.v2_protobuf, custom))
+            };
+            (v2::PROTOBUF, body)
         } else {
-            ("application/json", self.v2_json.clone())
+            (
+                "application/json",
+                Bytes::from(self.v2_json.with_custom(custom)),
+            )
         }
     }
 
@@ -238,7 +250,8 @@ mod tests {
             doc["components"]["schemas"]["io.k8s.api.authentication.v1.SelfSubjectReview"]
                 .is_object()
         );
-        let v2 = v2::json_document(&Map::new());
+        let v2: Value =
+            serde_json::from_slice(&v2::JsonParts::builtin(&Map::new()).with_custom(&[])).unwrap();
         let ops = v2["paths"][path].as_object().unwrap();
         assert_eq!(ops.keys().collect::<Vec<_>>(), ["post"]);
     }

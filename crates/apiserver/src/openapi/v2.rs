@@ -2,11 +2,15 @@
 //! (gnostic's `openapi.v2.Document`) that kubectl asks for. It lists every write operation
 //! with its group-version-kind and parameters, which is what kubectl 1.27–1.29 read to learn
 //! that the server validates fields itself, and its definitions (the v3 schemas in v2 form),
-//! which kubectl up to 1.29 reads for `explain`.
+//! which kubectl up to 1.29 reads for `explain`. Custom resources served now are added to
+//! the built-in document per request; their patch operations list the patch types they take
+//! (`consumes`, no strategic merge patch), from which kubectl 1.27–1.29 pick a merge patch.
 
+use rkube_registry::custom::CustomVersion;
 use rkube_registry::kinds::BUILTIN;
 use rkube_registry::{ResourceInfo, Subresource};
 use serde_json::{Map, Value, json};
+use std::sync::Arc;
 
 /// The media type clients ask for the protobuf form with (`Accept`).
 pub const PROTOBUF_ACCEPT: &str = "com.github.proto-openapi.spec.v2";
@@ -16,6 +20,13 @@ pub const PROTOBUF: &str = "application/com.github.proto-openapi.spec.v2.v1.0+pr
 
 const WRITE_PARAMS: [&str; 3] = ["dryRun", "fieldManager", "fieldValidation"];
 
+/// The patch types a custom resource takes (upstream's `consumes` of its patch operations).
+const CUSTOM_PATCH_TYPES: [&str; 3] = [
+    "application/json-patch+json",
+    "application/merge-patch+json",
+    "application/apply-patch+yaml",
+];
+
 /// One operation of the document.
 struct Op {
     path: String,
@@ -23,9 +34,13 @@ struct Op {
     id: String,
     gvk: (&'static str, &'static str, &'static str),
     params: Vec<&'static str>,
+    /// The body types, when the document names them (custom resources' patches).
+    consumes: &'static [&'static str],
 }
 
-fn operations(info: &ResourceInfo) -> Vec<Op> {
+/// The write operations of a resource; `custom` for a custom resource's.
+fn operations(info: &'static ResourceInfo, custom: bool) -> Vec<Op> {
+    let patch_types: &'static [&'static str] = if custom { &CUSTOM_PATCH_TYPES } else { &[] };
     let prefix = if info.group.is_empty() {
         format!("/api/{}", info.version)
     } else {
@@ -47,6 +62,7 @@ fn operations(info: &ResourceInfo) -> Vec<Op> {
         id: format!("create{scope}{}", info.kind),
         gvk,
         params: WRITE_PARAMS.to_vec(),
+        consumes: &[],
     };
     if !info.stored {
         return vec![create];
@@ -59,6 +75,7 @@ fn operations(info: &ResourceInfo) -> Vec<Op> {
             id: format!("replace{scope}{}", info.kind),
             gvk,
             params: WRITE_PARAMS.to_vec(),
+            consumes: &[],
         },
         Op {
             path: item.clone(),
@@ -66,6 +83,7 @@ fn operations(info: &ResourceInfo) -> Vec<Op> {
             id: format!("patch{scope}{}", info.kind),
             gvk,
             params: patch_params.clone(),
+            consumes: patch_types,
         },
     ];
     for sub in info.subresources {
@@ -81,6 +99,7 @@ fn operations(info: &ResourceInfo) -> Vec<Op> {
             id: format!("replace{scope}{}{suffix}", info.kind),
             gvk: sub_gvk,
             params: WRITE_PARAMS.to_vec(),
+            consumes: &[],
         });
         ops.push(Op {
             path,
@@ -88,19 +107,27 @@ fn operations(info: &ResourceInfo) -> Vec<Op> {
             id: format!("patch{scope}{}{suffix}", info.kind),
             gvk: sub_gvk,
             params: patch_params.clone(),
+            consumes: patch_types,
         });
     }
     ops
 }
 
-fn all_operations() -> Vec<Op> {
-    BUILTIN.iter().flat_map(operations).collect()
+fn builtin_operations() -> Vec<Op> {
+    BUILTIN.iter().flat_map(|i| operations(i, false)).collect()
 }
 
-/// The JSON form, with its `definitions` (in v2 form).
-pub fn json_document(definitions: &Map<String, Value>) -> Value {
+fn custom_operations(custom: &[Arc<CustomVersion>]) -> Vec<Op> {
+    custom
+        .iter()
+        .flat_map(|v| operations(v.info, true))
+        .collect()
+}
+
+/// The `paths` of the JSON form.
+fn json_paths(ops: Vec<Op>) -> Map<String, Value> {
     let mut paths: Map<String, Value> = Map::new();
-    for op in all_operations() {
+    for op in ops {
         let params: Vec<Value> = op
             .params
             .iter()
@@ -112,13 +139,66 @@ pub fn json_document(definitions: &Map<String, Value>) -> Value {
             "parameters": params,
             "x-kubernetes-group-version-kind": {"group": op.gvk.0, "version": op.gvk.1, "kind": op.gvk.2},
         });
+        if !op.consumes.is_empty() {
+            entry[op.method]["consumes"] = json!(op.consumes);
+        }
     }
-    json!({
-        "swagger": "2.0",
-        "info": {"title": "Kubernetes", "version": super::version()},
-        "paths": paths,
-        "definitions": definitions,
-    })
+    paths
+}
+
+/// The members of a JSON object's text: its text without the braces.
+fn members(map: &Map<String, Value>) -> Vec<u8> {
+    let mut text = serde_json::to_vec(map).unwrap_or_default();
+    text.pop();
+    if !text.is_empty() {
+        text.remove(0);
+    }
+    text
+}
+
+/// The built-in document's JSON form, split where the custom resources' definitions and
+/// paths go in: `{"definitions":{` builtin `,` custom `},"info":…,"paths":{` builtin `,`
+/// custom `},"swagger":"2.0"}`.
+pub struct JsonParts {
+    definitions: Vec<u8>,
+    info: Vec<u8>,
+    paths: Vec<u8>,
+}
+
+impl JsonParts {
+    /// The parts of the built-in document with these `definitions`.
+    pub fn builtin(definitions: &Map<String, Value>) -> JsonParts {
+        let info = json!({"title": "Kubernetes", "version": super::version()});
+        JsonParts {
+            definitions: members(definitions),
+            info: serde_json::to_vec(&info).unwrap_or_default(),
+            paths: members(&json_paths(builtin_operations())),
+        }
+    }
+
+    /// The whole document, with the custom resources served now.
+    pub fn with_custom(&self, custom: &[Arc<CustomVersion>]) -> Vec<u8> {
+        let definitions = members(&super::custom::v2_definitions(custom));
+        let paths = members(&json_paths(custom_operations(custom)));
+        let mut out = Vec::with_capacity(
+            self.definitions.len() + self.paths.len() + self.info.len() + 64 + definitions.len(),
+        );
+        let join = |out: &mut Vec<u8>, a: &[u8], b: &[u8]| {
+            out.extend_from_slice(a);
+            if !a.is_empty() && !b.is_empty() {
+                out.push(b',');
+            }
+            out.extend_from_slice(b);
+        };
+        out.extend_from_slice(b"{\"definitions\":{");
+        join(&mut out, &self.definitions, &definitions);
+        out.extend_from_slice(b"},\"info\":");
+        out.extend_from_slice(&self.info);
+        out.extend_from_slice(b",\"paths\":{");
+        join(&mut out, &self.paths, &paths);
+        out.extend_from_slice(b"},\"swagger\":\"2.0\"}");
+        out
+    }
 }
 
 /// Protobuf wire-format writing: just the few shapes the document needs.
@@ -159,6 +239,7 @@ const PATH_ITEM_PUT: u32 = 3;
 const PATH_ITEM_POST: u32 = 4;
 const PATH_ITEM_PATCH: u32 = 8;
 const OPERATION_ID: u32 = 5;
+const OPERATION_CONSUMES: u32 = 7;
 const OPERATION_PARAMETERS: u32 = 8;
 const OPERATION_EXTENSIONS: u32 = 13;
 const PARAMETERS_ITEM_PARAMETER: u32 = 1;
@@ -173,6 +254,9 @@ const ANY_YAML: u32 = 2;
 fn operation(op: &Op) -> Vec<u8> {
     let mut out = Vec::new();
     wire::bytes(&mut out, OPERATION_ID, op.id.as_bytes());
+    for media in op.consumes {
+        wire::bytes(&mut out, OPERATION_CONSUMES, media.as_bytes());
+    }
     for name in &op.params {
         let mut query = Vec::new();
         wire::bytes(&mut query, QUERY_IN, b"query");
@@ -208,10 +292,10 @@ fn operation(op: &Op) -> Vec<u8> {
     out
 }
 
-/// The protobuf form, with its `definitions` (in v2 form).
-pub fn protobuf_document(definitions: &Map<String, Value>) -> Vec<u8> {
+/// A gnostic `Paths` message of these operations.
+fn paths_message(ops: Vec<Op>) -> Vec<u8> {
     let mut by_path: Vec<(String, Vec<u8>)> = Vec::new();
-    for op in all_operations() {
+    for op in ops {
         let field = match op.method {
             "put" => PATH_ITEM_PUT,
             "post" => PATH_ITEM_POST,
@@ -233,6 +317,12 @@ pub fn protobuf_document(definitions: &Map<String, Value>) -> Vec<u8> {
         wire::bytes(&mut named, NAMED_VALUE, item);
         wire::bytes(&mut paths, PATHS_PATH, &named);
     }
+    paths
+}
+
+/// The protobuf form of the built-in document, with its `definitions` (in v2 form).
+pub fn protobuf_document(definitions: &Map<String, Value>) -> Vec<u8> {
+    let paths = paths_message(builtin_operations());
     let mut info = Vec::new();
     wire::bytes(&mut info, INFO_TITLE, b"Kubernetes");
     wire::bytes(&mut info, INFO_VERSION, super::version().as_bytes());
@@ -246,4 +336,22 @@ pub fn protobuf_document(definitions: &Map<String, Value>) -> Vec<u8> {
         &super::v2_schema::encode_definitions(definitions),
     );
     doc
+}
+
+/// The protobuf form with the custom resources served now: the built-in document followed
+/// by a second `paths` and a second `definitions` field, which protobuf decoders merge into
+/// the first ones (repeated members concatenated).
+pub fn protobuf_with_custom(builtin: &[u8], custom: &[Arc<CustomVersion>]) -> Vec<u8> {
+    let mut out = builtin.to_vec();
+    wire::bytes(
+        &mut out,
+        DOCUMENT_PATHS,
+        &paths_message(custom_operations(custom)),
+    );
+    wire::bytes(
+        &mut out,
+        DOCUMENT_DEFINITIONS,
+        &super::v2_schema::encode_definitions(&super::custom::v2_definitions(custom)),
+    );
+    out
 }
