@@ -388,6 +388,12 @@ impl RequiredNodeAffinity {
         }
     }
 
+    /// Whether there is nothing to satisfy (no node selector, no required affinity): every
+    /// node matches.
+    pub fn matches_every_node(&self) -> bool {
+        self.label_selector.is_none() && self.node_selector.is_none()
+    }
+
     /// Whether the node satisfies both the node selector and the required affinity.
     pub fn matches(&self, node: &Node) -> bool {
         if let Some(sel) = &self.label_selector

@@ -460,6 +460,11 @@ impl Snapshot {
         self
     }
 
+    /// The position in [`Snapshot::nodes`] of the node with this name.
+    pub fn position(&self, name: &str) -> Option<usize> {
+        self.index.get(name).copied()
+    }
+
     /// The node with this name.
     pub fn get(&self, name: &str) -> Option<&Arc<NodeInfo>> {
         self.index.get(name).and_then(|i| self.nodes.get(*i))

@@ -232,12 +232,13 @@ fn has_all_keys(node: &NodeInfo, constraints: &[Constraint]) -> bool {
         .all(|c| node.labels().contains_key(&c.topology_key))
 }
 
-/// Pods on the node in `namespace`, not terminating, selected by `selector`.
-fn count_matching(node: &NodeInfo, selector: &Selector, namespace: &str) -> i64 {
+/// Pods on the node in `namespace`, not terminating, selected by `selector`; `at` is the
+/// node's position in the snapshot, under which the memo keeps its count.
+fn count_matching(at: usize, node: &NodeInfo, selector: &Selector, namespace: &str) -> i64 {
     COUNTS.with(|memo| {
         memo.borrow_mut()
             .counts(selector, namespace)
-            .count(node, selector, namespace)
+            .count(at, node, selector, namespace)
     })
 }
 
@@ -254,21 +255,99 @@ fn count_now(node: &NodeInfo, selector: &Selector, namespace: &str) -> i64 {
 /// ReplicaSets are scheduled interleaved, and a miss recounts every node's pods.
 const MEMO_SELECTORS: usize = 64;
 
-/// One selector's counts: node name → (its generation, matching pods then).
+/// One selector's counts by the node's position in the snapshot: (the node's generation,
+/// its matching pods then). Positions need no hashing of node names (a pass over 5,000
+/// nodes per pod did little else); a position that now holds another node, or the same
+/// node changed, has another generation (generations are unique per process, and 0 is
+/// none's), so it is counted again. Per topology key, the totals of every domain are kept
+/// up to date from the nodes that changed.
 #[derive(Default)]
-struct NodeCounts(HashMap<String, (u64, i64)>);
+struct NodeCounts {
+    nodes: Vec<(u64, i64)>,
+    domains: Vec<DomainTotals>,
+}
+
+/// The matching pods of every domain of one topology key, over all nodes.
+#[derive(Default)]
+struct DomainTotals {
+    key: String,
+    /// By position: (generation, domain, matching pods) as added to `totals`.
+    seen: Vec<(u64, usize, i64)>,
+    /// The domains (topology values; "" for nodes without the key) and their totals.
+    values: Vec<String>,
+    totals: Vec<i64>,
+}
 
 impl NodeCounts {
-    /// The node's matching pods, recounted only when its generation changed.
-    fn count(&mut self, node: &NodeInfo, selector: &Selector, namespace: &str) -> i64 {
-        if let Some((generation, n)) = self.0.get(node.name())
-            && *generation == node.generation
-        {
-            return *n;
+    /// The matching pods of the node at position `at`, recounted only when its generation
+    /// changed.
+    fn count(&mut self, at: usize, node: &NodeInfo, selector: &Selector, namespace: &str) -> i64 {
+        if at >= self.nodes.len() {
+            self.nodes.resize(at + 1, (0, 0));
+        }
+        let (generation, n) = self.nodes[at];
+        if generation == node.generation {
+            return n;
         }
         let n = count_now(node, selector, namespace);
-        self.0.insert(node.name().to_owned(), (node.generation, n));
+        self.nodes[at] = (node.generation, n);
         n
+    }
+
+    /// The matching pods of every domain of `key` over all `nodes`: (domain, total) pairs.
+    /// Only nodes whose generation changed since the last call are looked at again.
+    fn domain_totals(
+        &mut self,
+        key: &str,
+        nodes: &[Arc<NodeInfo>],
+        selector: &Selector,
+        namespace: &str,
+    ) -> impl Iterator<Item = (&str, i64)> {
+        let at = match self.domains.iter().position(|d| d.key == key) {
+            Some(i) => i,
+            None => {
+                self.domains.push(DomainTotals {
+                    key: key.to_owned(),
+                    ..DomainTotals::default()
+                });
+                self.domains.len() - 1
+            }
+        };
+        let mut d = std::mem::take(&mut self.domains[at]);
+        // Positions past the last node (nodes removed) no longer count.
+        for &(generation, domain, n) in d.seen.iter().skip(nodes.len()) {
+            if generation != 0 {
+                d.totals[domain] -= n;
+            }
+        }
+        d.seen.resize(nodes.len(), (0, 0, 0));
+        for (position, node) in nodes.iter().enumerate() {
+            let (generation, domain, n) = d.seen[position];
+            if generation == node.generation {
+                continue;
+            }
+            if generation != 0 {
+                d.totals[domain] -= n;
+            }
+            let value = node.labels().get(key).map_or("", String::as_str);
+            let domain = match d.values.iter().position(|v| v == value) {
+                Some(i) => i,
+                None => {
+                    d.values.push(value.to_owned());
+                    d.totals.push(0);
+                    d.values.len() - 1
+                }
+            };
+            let n = self.count(position, node, selector, namespace);
+            d.totals[domain] += n;
+            d.seen[position] = (node.generation, domain, n);
+        }
+        self.domains[at] = d;
+        let d = &self.domains[at];
+        d.values
+            .iter()
+            .map(String::as_str)
+            .zip(d.totals.iter().copied())
     }
 }
 
@@ -336,7 +415,7 @@ impl PreFilterPlugin for PodTopologySpread {
         }
         let required = RequiredNodeAffinity::from_pod(&pod.pod);
         let mut matches = vec![HashMap::new(); constraints.len()];
-        for node in snapshot.nodes.iter() {
+        for (at, node) in snapshot.nodes.iter().enumerate() {
             if !has_all_keys(node, &constraints) {
                 continue;
             }
@@ -350,7 +429,7 @@ impl PreFilterPlugin for PodTopologySpread {
                     .cloned()
                     .unwrap_or_default();
                 *matches[i].entry(value).or_insert(0) +=
-                    count_matching(node, &c.selector, pod.namespace());
+                    count_matching(at, node, &c.selector, pod.namespace());
             }
         }
         state.write(
@@ -407,6 +486,8 @@ struct PreScoreState {
     ignored: HashSet<String>,
     /// Per constraint (non-hostname keys): topology value → matching pods.
     counts: Vec<HashMap<String, i64>>,
+    /// Per constraint (hostname keys): feasible node's generation → its matching pods.
+    host_counts: Vec<HashMap<u64, i64>>,
     /// Per constraint: ln(number of domains + 2).
     weights: Vec<f64>,
 }
@@ -472,16 +553,44 @@ impl PreScorePlugin for PodTopologySpread {
             })
             .collect();
         let required = RequiredNodeAffinity::from_pod(&pod.pod);
+        let mut host_counts: Vec<HashMap<u64, i64>> = vec![HashMap::new(); constraints.len()];
         COUNTS.with(|memo| {
             let mut memo = memo.borrow_mut();
             for (i, c) in constraints.iter().enumerate() {
-                // Hostname domains are counted per feasible node in Score.
-                if c.topology_key == HOSTNAME_LABEL {
-                    continue;
-                }
                 // One memo lookup for the whole pass over the nodes.
                 let memo = memo.counts(&c.selector, pod.namespace());
-                for node in snapshot.nodes.iter() {
+                if c.topology_key == HOSTNAME_LABEL {
+                    // A hostname domain is its node: counted here for Score, feasible nodes
+                    // only.
+                    for node in feasible {
+                        if ignored.contains(node.name()) {
+                            continue;
+                        }
+                        let Some(at) = snapshot.position(node.name()) else {
+                            continue;
+                        };
+                        let n = memo.count(at, node, &c.selector, pod.namespace());
+                        host_counts[i].insert(node.generation, n);
+                    }
+                    continue;
+                }
+                if !require_all && !c.honor_node_taints && required.matches_every_node() {
+                    // Every node counts (system default spreading, the common case): the
+                    // memo's domain totals, which follow only the nodes that changed.
+                    let totals = memo.domain_totals(
+                        &c.topology_key,
+                        &snapshot.nodes,
+                        &c.selector,
+                        pod.namespace(),
+                    );
+                    for (value, n) in totals {
+                        if let Some(total) = counts[i].get_mut(value) {
+                            *total += n;
+                        }
+                    }
+                    continue;
+                }
+                for (at, node) in snapshot.nodes.iter().enumerate() {
                     if require_all && !has_all_keys(node, &constraints) {
                         continue;
                     }
@@ -489,12 +598,11 @@ impl PreScorePlugin for PodTopologySpread {
                         .labels()
                         .get(&c.topology_key)
                         .map_or("", String::as_str);
-                    if !counts[i].contains_key(value) || !c.includes_node(pod, node, &required) {
+                    let Some(total) = counts[i].get_mut(value) else {
                         continue;
-                    }
-                    let n = memo.count(node, &c.selector, pod.namespace());
-                    if let Some(e) = counts[i].get_mut(value) {
-                        *e += n;
+                    };
+                    if c.includes_node(pod, node, &required) {
+                        *total += memo.count(at, node, &c.selector, pod.namespace());
                     }
                 }
             }
@@ -505,6 +613,7 @@ impl PreScorePlugin for PodTopologySpread {
                 constraints,
                 ignored,
                 counts,
+                host_counts,
                 weights,
             },
         );
@@ -515,7 +624,7 @@ impl PreScorePlugin for PodTopologySpread {
 impl ScorePlugin for PodTopologySpread {
     /// Weighted matching-pod count of the node's domains (lower is better before
     /// normalization); ignored nodes give -1, which normalization turns into 0.
-    fn score(&self, state: &CycleState, pod: &PodInfo, node: &NodeInfo) -> i64 {
+    fn score(&self, state: &CycleState, _: &PodInfo, node: &NodeInfo) -> i64 {
         let Some(s) = state.read::<PreScoreState>(PRE_SCORE_KEY) else {
             return 0;
         };
@@ -528,7 +637,7 @@ impl ScorePlugin for PodTopologySpread {
                 continue;
             };
             let count = if c.topology_key == HOSTNAME_LABEL {
-                count_matching(node, &c.selector, pod.namespace())
+                s.host_counts[i].get(&node.generation).copied().unwrap_or(0)
             } else {
                 s.counts[i].get(value).copied().unwrap_or(0)
             };

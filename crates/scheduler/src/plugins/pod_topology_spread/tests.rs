@@ -426,16 +426,79 @@ fn memoized_counts_follow_the_nodes_pods() {
     let mut node = labeled_node("n1", json!({}));
     let pods = foo_pods("p", 3);
     node.add_pod(pods[0].clone());
-    assert_eq!(count_matching(&node, &selector, "default"), 1);
+    assert_eq!(count_matching(0, &node, &selector, "default"), 1);
     // Asked again unchanged: the same answer (from the memo).
-    assert_eq!(count_matching(&node, &selector, "default"), 1);
+    assert_eq!(count_matching(0, &node, &selector, "default"), 1);
     node.add_pod(pods[1].clone());
-    assert_eq!(count_matching(&node, &selector, "default"), 2);
+    assert_eq!(count_matching(0, &node, &selector, "default"), 2);
     node.remove_pod(pods[0].uid());
-    assert_eq!(count_matching(&node, &selector, "default"), 1);
+    assert_eq!(count_matching(0, &node, &selector, "default"), 1);
     // Another namespace is another memo entry.
-    assert_eq!(count_matching(&node, &selector, "other"), 0);
+    assert_eq!(count_matching(0, &node, &selector, "other"), 0);
     // A node of the same name built afresh (e.g. after a node update) is counted again.
     let fresh = with_pods(labeled_node("n1", json!({})), &pods);
-    assert_eq!(count_matching(&fresh, &selector, "default"), 3);
+    assert_eq!(count_matching(0, &fresh, &selector, "default"), 3);
+    // Another node at the same position (nodes added or removed) is counted on its own.
+    let other = with_pods(labeled_node("n2", json!({})), &pods[..1]);
+    assert_eq!(count_matching(0, &other, &selector, "default"), 1);
+    // A position beyond those seen so far.
+    assert_eq!(count_matching(7, &fresh, &selector, "default"), 3);
+}
+
+/// (domain, matching pods) pairs, sorted, without empty domains.
+type Totals = Vec<(String, i64)>;
+
+/// The memo's domain totals against a count over every node.
+fn totals_now(
+    memo: &mut NodeCounts,
+    nodes: &[Arc<NodeInfo>],
+    selector: &Selector,
+) -> (Totals, Totals) {
+    let mut kept: Totals = memo
+        .domain_totals("zone", nodes, selector, "default")
+        .filter(|(_, n)| *n != 0)
+        .map(|(v, n)| (v.to_owned(), n))
+        .collect();
+    kept.sort();
+    let mut now: HashMap<String, i64> = HashMap::new();
+    for node in nodes {
+        let value = node.labels().get("zone").cloned().unwrap_or_default();
+        *now.entry(value).or_default() += count_now(node, selector, "default");
+    }
+    let mut now: Totals = now.into_iter().filter(|(_, n)| *n != 0).collect();
+    now.sort();
+    (kept, now)
+}
+
+#[test]
+fn domain_totals_follow_changed_added_and_removed_nodes() {
+    let selector = Selector::from_map(&[("foo".to_owned(), "bar".to_owned())].into());
+    let snap = zone_snapshot(&[
+        ("n1", "a", 2),
+        ("n2", "a", 1),
+        ("n3", "b", 3),
+        ("n4", "", 1),
+    ]);
+    let mut nodes: Vec<Arc<NodeInfo>> = snap.nodes.iter().cloned().collect();
+    let mut memo = NodeCounts::default();
+    let (kept, now) = totals_now(&mut memo, &nodes, &selector);
+    assert_eq!(kept, [("".into(), 1), ("a".into(), 3), ("b".into(), 3)]);
+    assert_eq!(kept, now);
+    // A node gains a pod (a new generation).
+    let mut changed = (*nodes[2]).clone();
+    changed.add_pod(foo_pods("x", 1)[0].clone());
+    nodes[2] = Arc::new(changed);
+    let (kept, now) = totals_now(&mut memo, &nodes, &selector);
+    assert_eq!(kept, now);
+    assert!(kept.contains(&("b".into(), 4)), "{kept:?}");
+    // A node is removed: the last one takes its position, and the list is shorter.
+    nodes.swap_remove(0);
+    let (kept, now) = totals_now(&mut memo, &nodes, &selector);
+    assert_eq!(kept, now);
+    assert!(kept.contains(&("a".into(), 1)), "{kept:?}");
+    // A node moves to another zone (a node built afresh).
+    nodes[0] = with_pods(labeled_node("n4", json!({"zone": "c"})), &foo_pods("n4", 1)).into();
+    let (kept, now) = totals_now(&mut memo, &nodes, &selector);
+    assert_eq!(kept, now);
+    assert!(kept.contains(&("c".into(), 1)), "{kept:?}");
 }
