@@ -148,6 +148,12 @@ fn spec_part(obj: &Value) -> Value {
 }
 
 impl Storage {
+    /// The store revision the watch caches have caught up to (every event up to it is in
+    /// them).
+    pub fn cache_revision(&self) -> i64 {
+        self.caches.revision()
+    }
+
     /// Storage over `store`, with its watch caches started (each keeping its last
     /// `watch_cache_size` events for resuming watches), allocating Service cluster IPs from
     /// `allocator`.

@@ -160,7 +160,6 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer> {
         )?),
         Datastore::Etcd(etcd) => Arc::new(EtcdStore::connect(etcd.clone()).await?),
     };
-    let compactor = Compactor::spawn(store.clone(), DEFAULT_COMPACTION_INTERVAL);
     let allocator = Allocator::new(&config.service_cidr)
         .with_context(|| format!("--service-cidr {} is not an IPv4 CIDR", config.service_cidr))?;
     let service_ip = IpAddr::V4(allocator.first_ip());
@@ -168,7 +167,15 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer> {
         &config.data_dir.join("tls"),
         &host_names(&config, service_ip),
     )?;
-    let storage = Storage::start(store, allocator, config.watch_cache_size).await?;
+    let storage = Storage::start(store.clone(), allocator, config.watch_cache_size).await?;
+    // Never compact what the watch caches' feed has not read yet: under a write burst it can
+    // fall behind by more than the interval, and a compacted feed would stall every watch.
+    let fed = storage.clone();
+    let compactor = Compactor::spawn(
+        store,
+        DEFAULT_COMPACTION_INTERVAL,
+        Some(Box::new(move || fed.cache_revision())),
+    );
     rkube_apiserver::crd::serve_stored(&storage).await?;
     let crd_controller = rkube_apiserver::crd::spawn(storage.clone());
     let tokens = match &config.token_auth_file {

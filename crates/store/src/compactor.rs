@@ -17,16 +17,27 @@ pub struct Compactor {
     task: JoinHandle<()>,
 }
 
+/// The revision compaction must not pass: what a reader that follows the whole history (the
+/// API server's watch-cache feed) has consumed so far.
+pub type Floor = Box<dyn Fn() -> i64 + Send + Sync>;
+
 impl Compactor {
-    /// Starts compacting `store` every `interval`.
-    pub fn spawn(store: Arc<dyn Store>, interval: Duration) -> Self {
+    /// Starts compacting `store` every `interval`, never past `floor()` when one is given: a
+    /// feed that falls more than an interval behind the writes then still finds every event it
+    /// has not read, instead of losing its watch to the compaction.
+    pub fn spawn(store: Arc<dyn Store>, interval: Duration, floor: Option<Floor>) -> Self {
         let task = tokio::spawn(async move {
             let mut ticker = tokio::time::interval(interval);
             ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             let mut seen: Option<i64> = None;
             loop {
                 ticker.tick().await;
-                if let Some(revision) = seen
+                let target = match (&floor, seen) {
+                    (Some(floor), Some(revision)) => Some(revision.min(floor())),
+                    (None, seen) => seen,
+                    (Some(_), None) => None,
+                };
+                if let Some(revision) = target
                     && let Err(err) = compact_if_newer(store.as_ref(), revision).await
                 {
                     tracing::warn!(revision, %err, "automatic compaction failed");

@@ -18,7 +18,7 @@ pub mod sqlite;
 mod types;
 mod watch;
 
-pub use compactor::{Compactor, DEFAULT_COMPACTION_INTERVAL};
+pub use compactor::{Compactor, DEFAULT_COMPACTION_INTERVAL, Floor};
 pub use error::{Error, Result};
 pub use types::{EventKind, KeyValue, ListRequest, ListResponse, WatchEvent, prefix_end};
 pub use watch::WatchStream;

@@ -600,7 +600,7 @@ pub async fn a_slow_watcher_does_not_block_writers_and_misses_nothing(s: S) {
 pub async fn the_automatic_compactor_keeps_one_interval_of_history(s: S) {
     let r1 = s.create("/registry/ac", b("1"), None).await.unwrap();
     let r2 = s.update("/registry/ac", b("2"), r1, None).await.unwrap();
-    let _compactor = Compactor::spawn(s.clone(), Duration::from_millis(200));
+    let _compactor = Compactor::spawn(s.clone(), Duration::from_millis(200), None);
     // The first tick only records the revision; a later one compacts to it.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
     while s.compacted_revision().await.unwrap() < r2 {
@@ -621,6 +621,32 @@ pub async fn the_automatic_compactor_keeps_one_interval_of_history(s: S) {
         .unwrap_err();
     assert!(err.is_compacted(), "{err}");
     assert_eq!(get(&s, "/registry/ac").await.value, b("2"));
+}
+
+pub async fn the_automatic_compactor_stops_at_its_floor(s: S) {
+    let r1 = s.create("/registry/af", b("1"), None).await.unwrap();
+    let r2 = s.update("/registry/af", b("2"), r1, None).await.unwrap();
+    let r3 = s.update("/registry/af", b("3"), r2, None).await.unwrap();
+    // A reader that has consumed everything up to r1 only: history after it must stay.
+    let _compactor = Compactor::spawn(
+        s.clone(),
+        Duration::from_millis(100),
+        Some(Box::new(move || r1)),
+    );
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while s.compacted_revision().await.unwrap() < r1 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no compaction within 20 s"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // Several more ticks: still no further than the floor.
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert_eq!(s.compacted_revision().await.unwrap(), r1);
+    let mut w = s.watch("/registry/af", r1 + 1).await.unwrap();
+    assert_eq!(next_event(&mut w).await.kv.mod_revision, r2);
+    assert_eq!(next_event(&mut w).await.kv.mod_revision, r3);
 }
 
 pub async fn a_list_larger_than_4_mib_is_returned_whole(s: S) {

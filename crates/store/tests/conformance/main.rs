@@ -96,5 +96,6 @@ conformance! {
     concurrent_writers_get_distinct_consecutive_revisions,
     a_slow_watcher_does_not_block_writers_and_misses_nothing,
     the_automatic_compactor_keeps_one_interval_of_history,
+    the_automatic_compactor_stops_at_its_floor,
     a_list_larger_than_4_mib_is_returned_whole,
 }
