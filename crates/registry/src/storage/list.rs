@@ -4,6 +4,7 @@
 use super::{Storage, internal};
 use crate::cache::Entry;
 use crate::kinds::ResourceInfo;
+use crate::object;
 use base64::Engine;
 use bytes::Bytes;
 use rkube_api::selector::{FieldSelector, LabelSelector};
@@ -24,6 +25,11 @@ pub struct Filter {
 }
 
 impl Filter {
+    /// Whether every object is selected (no selector at all).
+    pub fn selects_all(&self) -> bool {
+        self.labels.is_none() && self.fields.is_none()
+    }
+
     /// Whether the object is selected.
     pub fn matches(&self, entry: &Entry) -> bool {
         self.labels
@@ -250,15 +256,23 @@ impl Storage {
                 Err(err) => return Err(internal(err)),
             };
             req.revision = listed.revision;
+            // Without a selector nothing needs decoding: the stored bytes are served with
+            // their resource version spliced in (relists of every pod at scale).
+            let selects_all = opts.filter.selects_all();
             for kv in &listed.kvs {
-                let Some(entry) =
-                    Entry::from_stored(kv.key.clone(), info, &kv.value, kv.mod_revision)
-                else {
-                    continue;
+                let bytes = if selects_all {
+                    object::with_resource_version(&kv.value, kv.mod_revision)
+                } else {
+                    let Some(entry) =
+                        Entry::from_stored(kv.key.clone(), info, &kv.value, kv.mod_revision)
+                    else {
+                        continue;
+                    };
+                    if !opts.filter.matches(&entry) {
+                        continue;
+                    }
+                    entry.bytes
                 };
-                if !opts.filter.matches(&entry) {
-                    continue;
-                }
                 if opts.limit > 0 && items.len() == opts.limit {
                     let token = last.map(|k| encode_token(listed.revision, &k, &resource_prefix));
                     return Ok(ListResult {
@@ -267,8 +281,8 @@ impl Storage {
                         continue_token: token,
                     });
                 }
-                last = Some(entry.key.clone());
-                items.push(entry.bytes.clone());
+                last = Some(kv.key.clone());
+                items.push(bytes);
             }
             match (listed.more, listed.kvs.last()) {
                 (true, Some(kv)) => req.start_after = Some(kv.key.clone()),
