@@ -306,6 +306,28 @@ async fn selectors_and_pagination() {
     }
     assert_eq!(seen, vec!["cm0", "cm1", "cm2", "cm3", "cm4"]);
 
+    // Without a selector the later pages are read from the store without decoding: the same
+    // objects, each with its resource version.
+    let mut seen = Vec::new();
+    let mut params = ListParams::default().limit(2);
+    loop {
+        let page = api.list(&params).await.unwrap();
+        assert!(page.items.len() <= 2);
+        for cm in page.items {
+            assert!(
+                cm.metadata
+                    .resource_version
+                    .is_some_and(|rv| !rv.is_empty())
+            );
+            seen.extend(cm.metadata.name);
+        }
+        match page.metadata.continue_.filter(|t| !t.is_empty()) {
+            Some(token) => params = params.continue_token(&token),
+            None => break,
+        }
+    }
+    assert_eq!(seen, vec!["cm0", "cm1", "cm2", "cm3", "cm4"]);
+
     let pods: Api<Pod> = Api::all(c.client.clone());
     let on_node = pods
         .list(&ListParams::default().fields("spec.nodeName=n1"))
