@@ -6,6 +6,10 @@
 //! splice the resource version into the bytes without parsing the object,
 //! so LIST and WATCH serve shared bytes as they are.
 
+mod skeleton;
+
+pub use skeleton::skeleton;
+
 use bytes::{BufMut, Bytes, BytesMut};
 use serde_json::{Map, Value};
 
