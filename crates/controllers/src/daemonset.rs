@@ -50,6 +50,10 @@ fn selector_of(ds: &DaemonSet) -> Result<Selector, crate::Error> {
 pub fn controller(ctx: &Context) -> Controller {
     let sets = ctx.informers.get::<DaemonSet>();
     let pods = ctx.informers.get::<Pod>();
+    pods.add_index(
+        crate::informer::BY_CONTROLLER,
+        crate::informer::by_controller::<Pod>,
+    );
     let nodes = ctx.informers.get::<Node>();
     let revisions = ctx.informers.get::<ControllerRevision>();
     let queue = WorkQueue::new();
@@ -315,7 +319,10 @@ impl Reconciler for DaemonSets {
             selector: &selector,
         };
         let api: Api<Pod> = Api::namespaced(self.client.clone(), ns);
-        let pods = claim(&api, &owner(), self.pods.list_namespace(ns)).await?;
+        let candidates = self
+            .pods
+            .owned_or_orphaned(ns, ds.metadata.uid.as_deref().unwrap_or(""));
+        let pods = claim(&api, &owner(), candidates).await?;
         let spec_template = ds
             .spec
             .as_ref()

@@ -7,7 +7,7 @@ use kube::runtime::WatchStreamExt;
 use kube::runtime::watcher::{self, Event};
 use kube::{Resource, ResourceExt};
 use std::any::{Any, TypeId};
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::fmt::Debug;
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use tokio::sync::watch;
@@ -45,8 +45,52 @@ pub fn split_key(key: &str) -> (&str, &str) {
 
 struct Inner<K> {
     objects: RwLock<BTreeMap<String, Arc<K>>>,
+    /// Kept in step with `objects`: written only while `objects` is write-locked.
+    indexes: RwLock<Vec<Index<K>>>,
     handlers: RwLock<Vec<Handler<K>>>,
     synced: watch::Sender<bool>,
+}
+
+/// The name of the index that groups objects by their controller: the controller's uid, or
+/// `orphan/<namespace>` for objects without one (see [`by_controller`]).
+pub const BY_CONTROLLER: &str = "controller";
+
+/// An object's value in the [`BY_CONTROLLER`] index: its controller's uid, or
+/// `orphan/<namespace>` (uids hold no `/`).
+pub fn by_controller<K: Resource>(obj: &K) -> String {
+    match rkube_api::meta::controller_of(obj.meta()) {
+        Some(owner) => owner.uid.clone(),
+        None => format!("orphan/{}", obj.meta().namespace.as_deref().unwrap_or("")),
+    }
+}
+
+/// A secondary index: the keys of the objects grouped by a value computed from each.
+struct Index<K> {
+    name: &'static str,
+    value_of: fn(&K) -> String,
+    members: HashMap<String, BTreeSet<String>>,
+}
+
+impl<K> Index<K> {
+    /// Moves `key` from `old`'s group to `new`'s (either may be absent).
+    fn update(&mut self, key: &str, old: Option<&K>, new: Option<&K>) {
+        let old = old.map(self.value_of);
+        let new = new.map(self.value_of);
+        if old == new {
+            return;
+        }
+        if let Some(old) = old
+            && let Some(group) = self.members.get_mut(&old)
+        {
+            group.remove(key);
+            if group.is_empty() {
+                self.members.remove(&old);
+            }
+        }
+        if let Some(new) = new {
+            self.members.entry(new).or_default().insert(key.to_owned());
+        }
+    }
 }
 
 /// The cached objects of one kind, kept current by a watch.
@@ -67,6 +111,7 @@ impl<K> Default for Informer<K> {
         Informer {
             inner: Arc::new(Inner {
                 objects: RwLock::new(BTreeMap::new()),
+                indexes: RwLock::new(Vec::new()),
                 handlers: RwLock::new(Vec::new()),
                 synced: watch::channel(false).0,
             }),
@@ -109,6 +154,55 @@ where
             .collect()
     }
 
+    /// Keeps an index named `name` of the objects by `value_of` from now on (nothing when
+    /// one of that name exists): [`Informer::by_index`] then finds a group without a pass
+    /// over every object.
+    pub fn add_index(&self, name: &'static str, value_of: fn(&K) -> String) {
+        let objects = self.read();
+        let mut indexes = self.write_indexes();
+        if indexes.iter().any(|i| i.name == name) {
+            return;
+        }
+        let mut index = Index {
+            name,
+            value_of,
+            members: HashMap::new(),
+        };
+        for (key, obj) in objects.iter() {
+            index.update(key, None, Some(obj));
+        }
+        indexes.push(index);
+    }
+
+    /// The objects whose value in index `name` is `value` (none when there is no such index).
+    pub fn by_index(&self, name: &str, value: &str) -> Vec<Arc<K>> {
+        let keys: Vec<String> = {
+            let indexes = self
+                .inner
+                .indexes
+                .read()
+                .unwrap_or_else(PoisonError::into_inner);
+            let group = indexes
+                .iter()
+                .find(|i| i.name == name)
+                .and_then(|i| i.members.get(value));
+            group.into_iter().flatten().cloned().collect()
+        };
+        let objects = self.read();
+        keys.iter()
+            .filter_map(|k| objects.get(k).cloned())
+            .collect()
+    }
+
+    /// The objects of `namespace` a controller with this uid may own: those it controls and
+    /// those no one controls (what it may adopt), from the [`BY_CONTROLLER`] index.
+    pub fn owned_or_orphaned(&self, namespace: &str, controller_uid: &str) -> Vec<Arc<K>> {
+        let mut objects = self.by_index(BY_CONTROLLER, controller_uid);
+        objects.retain(|o| o.meta().namespace.as_deref().unwrap_or("") == namespace);
+        objects.extend(self.by_index(BY_CONTROLLER, &format!("orphan/{namespace}")));
+        objects
+    }
+
     /// How many objects are cached.
     pub fn len(&self) -> usize {
         self.read().len()
@@ -147,6 +241,13 @@ where
             .unwrap_or_else(PoisonError::into_inner)
     }
 
+    fn write_indexes(&self) -> std::sync::RwLockWriteGuard<'_, Vec<Index<K>>> {
+        self.inner
+            .indexes
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
     fn notify(&self, change: Change<'_, K>) {
         let handlers = self
             .inner
@@ -162,16 +263,27 @@ where
         }
     }
 
-    fn upsert(&self, obj: K) {
-        let key = key_of(&obj);
-        let new = Arc::new(obj);
-        let old = self
+    /// Puts `new` (or nothing) under `key`, indexes included; returns what was there.
+    fn replace(&self, key: &str, new: Option<&Arc<K>>) -> Option<Arc<K>> {
+        let mut objects = self
             .inner
             .objects
             .write()
-            .unwrap_or_else(PoisonError::into_inner)
-            .insert(key, new.clone());
-        match old {
+            .unwrap_or_else(PoisonError::into_inner);
+        let old = match new {
+            Some(new) => objects.insert(key.to_owned(), new.clone()),
+            None => objects.remove(key),
+        };
+        for index in self.write_indexes().iter_mut() {
+            index.update(key, old.as_deref(), new.map(Arc::as_ref));
+        }
+        old
+    }
+
+    fn upsert(&self, obj: K) {
+        let key = key_of(&obj);
+        let new = Arc::new(obj);
+        match self.replace(&key, Some(&new)) {
             Some(old) => {
                 if old.resource_version() != new.resource_version() {
                     self.notify(Change::Updated {
@@ -185,12 +297,7 @@ where
     }
 
     fn remove(&self, key: &str) {
-        let old = self
-            .inner
-            .objects
-            .write()
-            .unwrap_or_else(PoisonError::into_inner)
-            .remove(key);
+        let old = self.replace(key, None);
         if let Some(old) = old {
             self.notify(Change::Deleted(&old));
         }
@@ -367,5 +474,61 @@ mod tests {
         );
         assert_eq!(split_key("a/x"), ("a", "x"));
         assert_eq!(split_key("node"), ("", "node"));
+    }
+
+    fn owned(mut pod: Pod, uid: &str) -> Pod {
+        pod.metadata.owner_references = Some(vec![
+            k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference {
+                uid: uid.into(),
+                controller: Some(true),
+                ..Default::default()
+            },
+        ]);
+        pod
+    }
+
+    fn names(pods: Vec<Arc<Pod>>) -> Vec<String> {
+        let mut names: Vec<String> = pods.iter().map(|p| key_of(p.as_ref())).collect();
+        names.sort();
+        names
+    }
+
+    #[test]
+    fn the_controller_index_follows_adoption_release_and_deletion() {
+        let informer = Informer::<Pod>::default();
+        informer.upsert(owned(pod("a", "before", "1"), "rs-1"));
+        // An index added late covers what is cached already.
+        informer.add_index(BY_CONTROLLER, by_controller::<Pod>);
+        informer.upsert(pod("a", "orphan", "2"));
+        informer.upsert(pod("b", "elsewhere", "3"));
+        informer.upsert(owned(pod("a", "other", "4"), "rs-2"));
+        assert_eq!(
+            names(informer.owned_or_orphaned("a", "rs-1")),
+            ["a/before", "a/orphan"]
+        );
+        // Adopted: it leaves the orphans.
+        informer.upsert(owned(pod("a", "orphan", "5"), "rs-1"));
+        assert_eq!(
+            names(informer.owned_or_orphaned("a", "rs-1")),
+            ["a/before", "a/orphan"]
+        );
+        assert_eq!(names(informer.owned_or_orphaned("a", "rs-2")), ["a/other"]);
+        // Released: an orphan again, for every controller of the namespace.
+        informer.upsert(pod("a", "before", "6"));
+        assert_eq!(
+            names(informer.owned_or_orphaned("a", "rs-2")),
+            ["a/before", "a/other"]
+        );
+        informer.remove("a/before");
+        informer.remove("a/orphan");
+        assert_eq!(
+            names(informer.owned_or_orphaned("a", "rs-1")),
+            Vec::<String>::new()
+        );
+        assert_eq!(
+            names(informer.owned_or_orphaned("b", "rs-1")),
+            ["b/elsewhere"]
+        );
+        assert!(informer.by_index("no-such-index", "rs-2").is_empty());
     }
 }

@@ -65,6 +65,10 @@ fn job_selector(job: &Job) -> Result<Selector, crate::Error> {
 pub fn controller(ctx: &Context) -> Controller {
     let jobs = ctx.informers.get::<Job>();
     let pods = ctx.informers.get::<Pod>();
+    pods.add_index(
+        crate::informer::BY_CONTROLLER,
+        crate::informer::by_controller::<Pod>,
+    );
     let queue = WorkQueue::new();
     let expectations = Expectations::default();
     {
@@ -369,12 +373,8 @@ impl Reconciler for Jobs {
         };
         let uid = job.metadata.uid.as_deref().unwrap_or("");
         if job.metadata.deletion_timestamp.is_some() || plan::finished(&job).is_some() {
-            let owned: Vec<Arc<Pod>> = self
-                .pods
-                .list_namespace(ns)
-                .into_iter()
-                .filter(|p| controller_of(&p.metadata).is_some_and(|r| r.uid == uid))
-                .collect();
+            let mut owned = self.pods.by_index(crate::informer::BY_CONTROLLER, uid);
+            owned.retain(|p| p.metadata.namespace.as_deref() == Some(ns));
             self.untrack_all(ns, &owned).await?;
             return Ok(None);
         }
@@ -385,7 +385,7 @@ impl Reconciler for Jobs {
             reference: controller_ref("batch/v1", "Job", &job.metadata),
             selector: &selector,
         };
-        let owned = claim(&api, &owner, self.pods.list_namespace(ns)).await?;
+        let owned = claim(&api, &owner, self.pods.owned_or_orphaned(ns, uid)).await?;
 
         // Count finished pods: record their uids, remove their finalizers, move the uids
         // into the counters.

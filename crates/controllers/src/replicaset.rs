@@ -45,6 +45,10 @@ fn labels(pod: &Pod) -> &Labels {
 pub fn controller(ctx: &Context) -> Controller {
     let sets = ctx.informers.get::<ReplicaSet>();
     let pods = ctx.informers.get::<Pod>();
+    pods.add_index(
+        crate::informer::BY_CONTROLLER,
+        crate::informer::by_controller::<Pod>,
+    );
     let queue = WorkQueue::new();
     let expectations = Expectations::default();
     {
@@ -301,7 +305,7 @@ impl Reconciler for ReplicaSets {
         let needs_sync = self.expectations.satisfied(key);
         let candidates: Vec<Arc<Pod>> = self
             .pods
-            .list_namespace(ns)
+            .owned_or_orphaned(ns, rs.metadata.uid.as_deref().unwrap_or(""))
             .into_iter()
             .filter(|p| pods::is_active(p))
             .collect();

@@ -51,6 +51,10 @@ fn owner_key(meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta) 
 pub fn controller(ctx: &Context) -> Controller {
     let sets = ctx.informers.get::<StatefulSet>();
     let pods = ctx.informers.get::<Pod>();
+    pods.add_index(
+        crate::informer::BY_CONTROLLER,
+        crate::informer::by_controller::<Pod>,
+    );
     let claims = ctx.informers.get::<PersistentVolumeClaim>();
     let revisions = ctx.informers.get::<ControllerRevision>();
     let queue = WorkQueue::new();
@@ -317,7 +321,10 @@ impl Reconciler for StatefulSets {
             selector: &selector,
         };
         let api: Api<Pod> = Api::namespaced(self.client.clone(), ns);
-        let pods = claim(&api, &owner(), self.pods.list_namespace(ns)).await?;
+        let candidates = self
+            .pods
+            .owned_or_orphaned(ns, set.metadata.uid.as_deref().unwrap_or(""));
+        let pods = claim(&api, &owner(), candidates).await?;
         let spec_template = set.spec.clone().unwrap_or_default().template;
         let history = History {
             client: self.client.clone(),

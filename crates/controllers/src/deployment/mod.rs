@@ -52,6 +52,14 @@ pub fn controller(ctx: &Context) -> Controller {
     let deployments = ctx.informers.get::<Deployment>();
     let sets = ctx.informers.get::<ReplicaSet>();
     let pods = ctx.informers.get::<Pod>();
+    sets.add_index(
+        crate::informer::BY_CONTROLLER,
+        crate::informer::by_controller::<ReplicaSet>,
+    );
+    pods.add_index(
+        crate::informer::BY_CONTROLLER,
+        crate::informer::by_controller::<Pod>,
+    );
     let queue = WorkQueue::new();
     {
         let queue = queue.clone();
@@ -426,15 +434,13 @@ impl Rollout<'_> {
     }
 
     fn old_pods_running(&self) -> bool {
-        let uids: Vec<&str> = self
-            .old
+        self.old
             .iter()
             .filter_map(|rs| rs.metadata.uid.as_deref())
-            .collect();
-        self.ctrl.pods.list_namespace(&self.ns).iter().any(|p| {
-            controller_of(&p.metadata).is_some_and(|r| uids.contains(&r.uid.as_str()))
-                && !crate::pods::is_terminated(p)
-        })
+            .flat_map(|uid| self.ctrl.pods.by_index(crate::informer::BY_CONTROLLER, uid))
+            .any(|p| {
+                p.metadata.namespace.as_deref() == Some(&self.ns) && !crate::pods::is_terminated(&p)
+            })
     }
 
     async fn recreate(&mut self) -> Result<Option<Duration>, crate::Error> {
@@ -737,7 +743,10 @@ impl Reconciler for Deployments {
             selector: &selector,
         };
         let api: Api<ReplicaSet> = Api::namespaced(self.client.clone(), ns);
-        let sets = claim(&api, &owner, self.sets.list_namespace(ns)).await?;
+        let candidates = self
+            .sets
+            .owned_or_orphaned(ns, d.metadata.uid.as_deref().unwrap_or(""));
+        let sets = claim(&api, &owner, candidates).await?;
         let (new, old) = revisions::split_new_old(&d, sets);
         let mut rollout = Rollout {
             ctrl: self,
