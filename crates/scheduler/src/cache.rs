@@ -27,6 +27,9 @@ pub struct Cache {
     /// Shared with snapshots: a cycle copies one pointer, and a change copies the list only
     /// while a snapshot still holds it.
     nodes: Arc<Vec<Arc<NodeInfo>>>,
+    /// Each node's generation, by position, kept in step with `nodes` (shared the same
+    /// way): a pass that looks for changed nodes reads this, not every node.
+    generations: Arc<Vec<u64>>,
     index: HashMap<String, usize>,
     /// The index as snapshots share it; rebuilt when nodes come or go.
     shared_index: Option<Arc<HashMap<String, usize>>>,
@@ -70,6 +73,7 @@ impl Cache {
                 for pod in &self.nodes[i].pods {
                     info.add_pod(pod.clone());
                 }
+                Arc::make_mut(&mut self.generations)[i] = info.generation;
                 Arc::make_mut(&mut self.nodes)[i] = Arc::new(info);
             }
             None => {
@@ -77,6 +81,7 @@ impl Cache {
                     info.add_pod(pod);
                 }
                 self.index.insert(name, self.nodes.len());
+                Arc::make_mut(&mut self.generations).push(info.generation);
                 Arc::make_mut(&mut self.nodes).push(Arc::new(info));
                 self.shared_index = None;
             }
@@ -90,6 +95,7 @@ impl Cache {
             return;
         };
         let removed = Arc::make_mut(&mut self.nodes).swap_remove(i);
+        Arc::make_mut(&mut self.generations).swap_remove(i);
         self.shared_index = None;
         if i < self.nodes.len() {
             let moved = self.nodes[i].name().to_owned();
@@ -102,7 +108,11 @@ impl Cache {
 
     fn attach(&mut self, node: &str, info: Arc<PodInfo>) {
         match self.index.get(node) {
-            Some(&i) => Arc::make_mut(&mut Arc::make_mut(&mut self.nodes)[i]).add_pod(info),
+            Some(&i) => {
+                let node = Arc::make_mut(&mut Arc::make_mut(&mut self.nodes)[i]);
+                node.add_pod(info);
+                Arc::make_mut(&mut self.generations)[i] = node.generation;
+            }
             None => self.waiting.entry(node.to_owned()).or_default().push(info),
         }
     }
@@ -110,7 +120,9 @@ impl Cache {
     fn detach(&mut self, node: &str, uid: &str) {
         match self.index.get(node) {
             Some(&i) => {
-                Arc::make_mut(&mut Arc::make_mut(&mut self.nodes)[i]).remove_pod(uid);
+                let node = Arc::make_mut(&mut Arc::make_mut(&mut self.nodes)[i]);
+                node.remove_pod(uid);
+                Arc::make_mut(&mut self.generations)[i] = node.generation;
             }
             None => {
                 if let Some(list) = self.waiting.get_mut(node) {
@@ -234,7 +246,7 @@ impl Cache {
             .shared_index
             .get_or_insert_with(|| Arc::new(self.index.clone()))
             .clone();
-        Snapshot::with_index(self.nodes.clone(), index)
+        Snapshot::with_index(self.nodes.clone(), self.generations.clone(), index)
             .with_shared_namespace_labels(self.namespace_labels.clone())
     }
 
@@ -260,5 +272,46 @@ impl Cache {
     /// The pod info of a known pod.
     pub fn pod_info(&self, uid: &str) -> Option<Arc<PodInfo>> {
         self.pods.get(uid).map(|s| s.info.clone())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plugins::testutil::pod;
+    use serde_json::json;
+
+    fn node(name: &str) -> Arc<Node> {
+        Arc::new(serde_json::from_value(json!({"metadata": {"name": name}})).unwrap())
+    }
+
+    /// The snapshot's generations are its nodes', position by position.
+    fn in_step(cache: &mut Cache) {
+        let snapshot = cache.snapshot();
+        let actual: Vec<u64> = snapshot.nodes.iter().map(|n| n.generation).collect();
+        assert_eq!(*snapshot.generations, actual);
+    }
+
+    #[test]
+    fn generations_stay_in_step_with_the_nodes() {
+        let mut cache = Cache::new();
+        for name in ["a", "b", "c"] {
+            cache.upsert_node(node(name));
+        }
+        in_step(&mut cache);
+        let held = cache.snapshot();
+        cache.assume(pod(json!({"metadata": {"name": "p1"}})), "b");
+        in_step(&mut cache);
+        assert_ne!(held.generations[1], cache.snapshot().generations[1]);
+        cache.assume(pod(json!({"metadata": {"name": "p1"}})), "c");
+        in_step(&mut cache);
+        cache.remove_node("a");
+        in_step(&mut cache);
+        cache.upsert_node(node("c"));
+        in_step(&mut cache);
+        cache.forget("p1");
+        in_step(&mut cache);
+        cache.upsert_node(node("a"));
+        in_step(&mut cache);
     }
 }

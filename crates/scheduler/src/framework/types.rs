@@ -415,6 +415,8 @@ impl NodeInfo {
 pub struct Snapshot {
     /// All nodes (shared with the cache while no node changes).
     pub nodes: Arc<Vec<Arc<NodeInfo>>>,
+    /// Each node's [`NodeInfo::generation`], by position.
+    pub generations: Arc<Vec<u64>>,
     index: Arc<HashMap<String, usize>>,
     /// Labels of every namespace, by name (shared with the cache, not copied per cycle).
     pub namespace_labels: Arc<HashMap<String, Labels>>,
@@ -430,17 +432,20 @@ impl Snapshot {
             .enumerate()
             .map(|(i, n)| (n.name().to_string(), i))
             .collect();
-        Snapshot::with_index(Arc::new(nodes), Arc::new(index))
+        let generations = nodes.iter().map(|n| n.generation).collect();
+        Snapshot::with_index(Arc::new(nodes), Arc::new(generations), Arc::new(index))
     }
 
     /// A snapshot of these nodes with their name → position index already made (the cache
     /// keeps one, so a cycle does not rebuild it).
     pub fn with_index(
         nodes: Arc<Vec<Arc<NodeInfo>>>,
+        generations: Arc<Vec<u64>>,
         index: Arc<HashMap<String, usize>>,
     ) -> Snapshot {
         Snapshot {
             nodes,
+            generations,
             index,
             namespace_labels: Arc::default(),
         }

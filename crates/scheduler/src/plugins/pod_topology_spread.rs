@@ -3,7 +3,7 @@
 //! `matchLabelKeys`); `ScheduleAnyway` constraints score nodes (fewer matching pods in the
 //! node's domains is better).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use k8s_openapi::api::apps::v1::{ReplicaSet, StatefulSet};
@@ -300,6 +300,7 @@ impl NodeCounts {
         &mut self,
         key: &str,
         nodes: &[Arc<NodeInfo>],
+        generations: &[u64],
         selector: &Selector,
         namespace: &str,
     ) -> impl Iterator<Item = (&str, i64)> {
@@ -321,11 +322,13 @@ impl NodeCounts {
             }
         }
         d.seen.resize(nodes.len(), (0, 0, 0));
-        for (position, node) in nodes.iter().enumerate() {
+        // The generations are read side by side; only a changed node is looked at.
+        for (position, &current) in generations.iter().enumerate() {
             let (generation, domain, n) = d.seen[position];
-            if generation == node.generation {
+            if generation == current {
                 continue;
             }
+            let node = &nodes[position];
             if generation != 0 {
                 d.totals[domain] -= n;
             }
@@ -478,18 +481,13 @@ impl FilterPlugin for PodTopologySpread {
     }
 }
 
-/// What PreScore computes for Score.
+/// What PreScore computes for Score: each feasible node's raw score, by the node's
+/// generation (unique per node version), so that Score is one lookup per node.
 #[derive(Debug, Clone)]
 struct PreScoreState {
-    constraints: Vec<Constraint>,
-    /// Feasible nodes lacking some topology key: not scored.
-    ignored: HashSet<String>,
-    /// Per constraint (non-hostname keys): topology value → matching pods.
-    counts: Vec<HashMap<String, i64>>,
-    /// Per constraint (hostname keys): feasible node's generation → its matching pods.
-    host_counts: Vec<HashMap<u64, i64>>,
-    /// Per constraint: ln(number of domains + 2).
-    weights: Vec<f64>,
+    /// Weighted matching-pod count of the node's domains; nodes lacking a topology key
+    /// the pod requires are absent (ignored).
+    scores: HashMap<u64, i64>,
 }
 
 impl PreScorePlugin for PodTopologySpread {
@@ -521,31 +519,40 @@ impl PreScorePlugin for PodTopologySpread {
         if constraints.is_empty() {
             return Status::skip();
         }
-        let mut ignored = HashSet::new();
+        // Per feasible node: its value of each constraint's key (`None`: the node lacks
+        // it), or no values at all when the node is ignored. Looked up once per node.
+        let values: Vec<Option<Vec<Option<&str>>>> = feasible
+            .iter()
+            .map(|node| {
+                let labels = node.labels();
+                let values: Vec<Option<&str>> = constraints
+                    .iter()
+                    .map(|c| labels.get(&c.topology_key).map(String::as_str))
+                    .collect();
+                (!require_all || values.iter().all(Option::is_some)).then_some(values)
+            })
+            .collect();
+        let scored = values.iter().filter(|v| v.is_some()).count();
+        // Per constraint (non-hostname keys): the feasible nodes' domains ("" for nodes
+        // without the key) → matching pods over every counted node.
         let mut counts: Vec<HashMap<String, i64>> = vec![HashMap::new(); constraints.len()];
-        for node in feasible {
-            if require_all && !has_all_keys(node, &constraints) {
-                ignored.insert(node.name().to_string());
-                continue;
-            }
+        for node_values in values.iter().flatten() {
             for (i, c) in constraints.iter().enumerate() {
                 if c.topology_key == HOSTNAME_LABEL {
                     continue;
                 }
-                let value = node
-                    .labels()
-                    .get(&c.topology_key)
-                    .cloned()
-                    .unwrap_or_default();
-                counts[i].entry(value).or_insert(0);
+                let value = node_values[i].unwrap_or("");
+                if !counts[i].contains_key(value) {
+                    counts[i].insert(value.to_owned(), 0);
+                }
             }
         }
-        let weights = constraints
+        let weights: Vec<f64> = constraints
             .iter()
             .zip(&counts)
             .map(|(c, m)| {
                 let size = if c.topology_key == HOSTNAME_LABEL {
-                    feasible.len().saturating_sub(ignored.len())
+                    scored
                 } else {
                     m.len()
                 };
@@ -553,24 +560,24 @@ impl PreScorePlugin for PodTopologySpread {
             })
             .collect();
         let required = RequiredNodeAffinity::from_pod(&pod.pod);
-        let mut host_counts: Vec<HashMap<u64, i64>> = vec![HashMap::new(); constraints.len()];
+        let mut scores = vec![0.0f64; feasible.len()];
         COUNTS.with(|memo| {
             let mut memo = memo.borrow_mut();
             for (i, c) in constraints.iter().enumerate() {
                 // One memo lookup for the whole pass over the nodes.
                 let memo = memo.counts(&c.selector, pod.namespace());
+                let skew = (c.max_skew - 1) as f64;
                 if c.topology_key == HOSTNAME_LABEL {
-                    // A hostname domain is its node: counted here for Score, feasible nodes
-                    // only.
-                    for node in feasible {
-                        if ignored.contains(node.name()) {
+                    // A hostname domain is its node: counted for the feasible nodes only.
+                    for (at, node) in feasible.iter().enumerate() {
+                        if !matches!(&values[at], Some(v) if v[i].is_some()) {
                             continue;
                         }
-                        let Some(at) = snapshot.position(node.name()) else {
+                        let Some(position) = snapshot.position(node.name()) else {
                             continue;
                         };
-                        let n = memo.count(at, node, &c.selector, pod.namespace());
-                        host_counts[i].insert(node.generation, n);
+                        let n = memo.count(position, node, &c.selector, pod.namespace());
+                        scores[at] += n as f64 * weights[i] + skew;
                     }
                     continue;
                 }
@@ -580,6 +587,7 @@ impl PreScorePlugin for PodTopologySpread {
                     let totals = memo.domain_totals(
                         &c.topology_key,
                         &snapshot.nodes,
+                        &snapshot.generations,
                         &c.selector,
                         pod.namespace(),
                     );
@@ -588,35 +596,39 @@ impl PreScorePlugin for PodTopologySpread {
                             *total += n;
                         }
                     }
-                    continue;
-                }
-                for (at, node) in snapshot.nodes.iter().enumerate() {
-                    if require_all && !has_all_keys(node, &constraints) {
-                        continue;
+                } else {
+                    for (at, node) in snapshot.nodes.iter().enumerate() {
+                        if require_all && !has_all_keys(node, &constraints) {
+                            continue;
+                        }
+                        let value = node
+                            .labels()
+                            .get(&c.topology_key)
+                            .map_or("", String::as_str);
+                        let Some(total) = counts[i].get_mut(value) else {
+                            continue;
+                        };
+                        if c.includes_node(pod, node, &required) {
+                            *total += memo.count(at, node, &c.selector, pod.namespace());
+                        }
                     }
-                    let value = node
-                        .labels()
-                        .get(&c.topology_key)
-                        .map_or("", String::as_str);
-                    let Some(total) = counts[i].get_mut(value) else {
-                        continue;
-                    };
-                    if c.includes_node(pod, node, &required) {
-                        *total += memo.count(at, node, &c.selector, pod.namespace());
+                }
+                for (at, node_values) in values.iter().enumerate() {
+                    if let Some(Some(value)) = node_values.as_ref().map(|v| v[i]) {
+                        let n = counts[i].get(value).copied().unwrap_or(0);
+                        scores[at] += n as f64 * weights[i] + skew;
                     }
                 }
             }
         });
-        state.write(
-            PRE_SCORE_KEY,
-            PreScoreState {
-                constraints,
-                ignored,
-                counts,
-                host_counts,
-                weights,
-            },
-        );
+        let scores = feasible
+            .iter()
+            .zip(&values)
+            .zip(scores)
+            .filter(|((_, values), _)| values.is_some())
+            .map(|((node, _), score)| (node.generation, score.round() as i64))
+            .collect();
+        state.write(PRE_SCORE_KEY, PreScoreState { scores });
         Status::success()
     }
 }
@@ -628,22 +640,10 @@ impl ScorePlugin for PodTopologySpread {
         let Some(s) = state.read::<PreScoreState>(PRE_SCORE_KEY) else {
             return 0;
         };
-        if s.ignored.contains(node.name()) {
-            return INVALID_SCORE;
-        }
-        let mut score = 0.0f64;
-        for (i, c) in s.constraints.iter().enumerate() {
-            let Some(value) = node.labels().get(&c.topology_key) else {
-                continue;
-            };
-            let count = if c.topology_key == HOSTNAME_LABEL {
-                s.host_counts[i].get(&node.generation).copied().unwrap_or(0)
-            } else {
-                s.counts[i].get(value).copied().unwrap_or(0)
-            };
-            score += count as f64 * s.weights[i] + (c.max_skew - 1) as f64;
-        }
-        score.round() as i64
+        s.scores
+            .get(&node.generation)
+            .copied()
+            .unwrap_or(INVALID_SCORE)
     }
 
     fn normalize(&self, state: &CycleState, _: &PodInfo, scores: &mut [i64]) {

@@ -454,8 +454,9 @@ fn totals_now(
     nodes: &[Arc<NodeInfo>],
     selector: &Selector,
 ) -> (Totals, Totals) {
+    let generations: Vec<u64> = nodes.iter().map(|n| n.generation).collect();
     let mut kept: Totals = memo
-        .domain_totals("zone", nodes, selector, "default")
+        .domain_totals("zone", nodes, &generations, selector, "default")
         .filter(|(_, n)| *n != 0)
         .map(|(v, n)| (v.to_owned(), n))
         .collect();
