@@ -30,9 +30,10 @@ pub struct Cache {
     /// Each node's generation, by position, kept in step with `nodes` (shared the same
     /// way): a pass that looks for changed nodes reads this, not every node.
     generations: Arc<Vec<u64>>,
-    index: HashMap<String, usize>,
+    /// Node name → position (a fast hash: looked up for every feasible node of a cycle).
+    index: foldhash::HashMap<String, usize>,
     /// The index as snapshots share it; rebuilt when nodes come or go.
-    shared_index: Option<Arc<HashMap<String, usize>>>,
+    shared_index: Option<Arc<foldhash::HashMap<String, usize>>>,
     pods: HashMap<String, PodState>,
     /// Pods bound to nodes the cache has not seen yet.
     waiting: HashMap<String, Vec<Arc<PodInfo>>>,

@@ -317,6 +317,11 @@ pub struct NodeInfo {
     /// Changes whenever the pods change; unique across every NodeInfo of the process, so
     /// per-node results can be memoized by (node, generation).
     pub generation: u64,
+    /// The node's `kubernetes.io/hostname` label, kept beside it: topology spreading reads
+    /// it for every node of every pod, and a label map lookup compares many long keys.
+    pub hostname_label: Option<Arc<str>>,
+    /// The node's `topology.kubernetes.io/zone` label, kept the same way.
+    pub zone_label: Option<Arc<str>>,
 }
 
 /// The next [`NodeInfo::generation`].
@@ -334,7 +339,15 @@ impl NodeInfo {
                 image_sizes.insert(name.clone(), image.size_bytes.unwrap_or(0));
             }
         }
+        let labels = super::labels::node_labels(&node);
+        let label = |key: &str| labels.get(key).map(|v| Arc::from(v.as_str()));
+        let (hostname_label, zone_label) = (
+            label("kubernetes.io/hostname"),
+            label("topology.kubernetes.io/zone"),
+        );
         NodeInfo {
+            hostname_label,
+            zone_label,
             allocatable: node_allocatable(&node),
             node,
             pods: Vec::new(),
@@ -417,7 +430,7 @@ pub struct Snapshot {
     pub nodes: Arc<Vec<Arc<NodeInfo>>>,
     /// Each node's [`NodeInfo::generation`], by position.
     pub generations: Arc<Vec<u64>>,
-    index: Arc<HashMap<String, usize>>,
+    index: Arc<foldhash::HashMap<String, usize>>,
     /// Labels of every namespace, by name (shared with the cache, not copied per cycle).
     pub namespace_labels: Arc<HashMap<String, Labels>>,
 }
@@ -441,7 +454,7 @@ impl Snapshot {
     pub fn with_index(
         nodes: Arc<Vec<Arc<NodeInfo>>>,
         generations: Arc<Vec<u64>>,
-        index: Arc<HashMap<String, usize>>,
+        index: Arc<foldhash::HashMap<String, usize>>,
     ) -> Snapshot {
         Snapshot {
             nodes,

@@ -52,10 +52,39 @@ impl Plugin for PodTopologySpread {
 struct Constraint {
     max_skew: i64,
     topology_key: String,
+    /// `topology_key`, resolved once.
+    key: Key,
     selector: Selector,
     min_domains: usize,
     honor_node_affinity: bool,
     honor_node_taints: bool,
+}
+
+/// A topology key: the two that default spreading uses (kept on [`NodeInfo`]), or another.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Key {
+    Hostname,
+    Zone,
+    Other,
+}
+
+impl Key {
+    fn of(topology_key: &str) -> Key {
+        match topology_key {
+            HOSTNAME_LABEL => Key::Hostname,
+            ZONE_LABEL => Key::Zone,
+            _ => Key::Other,
+        }
+    }
+}
+
+/// The node's value of the constraint's topology key (`None`: the node lacks it).
+fn value<'a>(node: &'a NodeInfo, c: &Constraint) -> Option<&'a str> {
+    match c.key {
+        Key::Hostname => node.hostname_label.as_deref(),
+        Key::Zone => node.zone_label.as_deref(),
+        Key::Other => node.labels().get(&c.topology_key).map(String::as_str),
+    }
 }
 
 impl Constraint {
@@ -113,6 +142,7 @@ fn constraints(pod: &PodInfo, action: &str) -> Result<Vec<Constraint>, String> {
         out.push(Constraint {
             max_skew: i64::from(c.max_skew),
             topology_key: c.topology_key.clone(),
+            key: Key::of(&c.topology_key),
             selector,
             min_domains: c.min_domains.map_or(1, |m| usize::try_from(m).unwrap_or(0)),
             honor_node_affinity: c.node_affinity_policy.as_deref() != Some("Ignore"),
@@ -146,6 +176,7 @@ fn system_default_constraints(pod: &PodInfo) -> Vec<Constraint> {
         .map(|(key, skew)| Constraint {
             max_skew: skew,
             topology_key: key.to_string(),
+            key: Key::of(key),
             selector: selector.clone(),
             min_domains: 1,
             honor_node_affinity: true,
@@ -227,9 +258,7 @@ pub fn default_spread_selector<'a>(
 }
 
 fn has_all_keys(node: &NodeInfo, constraints: &[Constraint]) -> bool {
-    constraints
-        .iter()
-        .all(|c| node.labels().contains_key(&c.topology_key))
+    constraints.iter().all(|c| value(node, c).is_some())
 }
 
 /// Pods on the node in `namespace`, not terminating, selected by `selector`; `at` is the
@@ -426,11 +455,7 @@ impl PreFilterPlugin for PodTopologySpread {
                 if !c.includes_node(pod, node, &required) {
                     continue;
                 }
-                let value = node
-                    .labels()
-                    .get(&c.topology_key)
-                    .cloned()
-                    .unwrap_or_default();
+                let value = value(node, c).unwrap_or_default().to_owned();
                 *matches[i].entry(value).or_insert(0) +=
                     count_matching(at, node, &c.selector, pod.namespace());
             }
@@ -455,7 +480,7 @@ impl FilterPlugin for PodTopologySpread {
         };
         let labels = pod_labels(&pod.pod);
         for (i, c) in s.constraints.iter().enumerate() {
-            let Some(value) = node.labels().get(&c.topology_key) else {
+            let Some(value) = value(node, c) else {
                 return Status::new(
                     Code::UnschedulableAndUnresolvable,
                     ERR_REASON_NODE_LABEL_NOT_MATCH,
@@ -487,7 +512,7 @@ impl FilterPlugin for PodTopologySpread {
 struct PreScoreState {
     /// Weighted matching-pod count of the node's domains; nodes lacking a topology key
     /// the pod requires are absent (ignored).
-    scores: HashMap<u64, i64>,
+    scores: foldhash::HashMap<u64, i64>,
 }
 
 impl PreScorePlugin for PodTopologySpread {
@@ -524,11 +549,8 @@ impl PreScorePlugin for PodTopologySpread {
         let values: Vec<Option<Vec<Option<&str>>>> = feasible
             .iter()
             .map(|node| {
-                let labels = node.labels();
-                let values: Vec<Option<&str>> = constraints
-                    .iter()
-                    .map(|c| labels.get(&c.topology_key).map(String::as_str))
-                    .collect();
+                let values: Vec<Option<&str>> =
+                    constraints.iter().map(|c| value(node, c)).collect();
                 (!require_all || values.iter().all(Option::is_some)).then_some(values)
             })
             .collect();
@@ -538,7 +560,7 @@ impl PreScorePlugin for PodTopologySpread {
         let mut counts: Vec<HashMap<String, i64>> = vec![HashMap::new(); constraints.len()];
         for node_values in values.iter().flatten() {
             for (i, c) in constraints.iter().enumerate() {
-                if c.topology_key == HOSTNAME_LABEL {
+                if c.key == Key::Hostname {
                     continue;
                 }
                 let value = node_values[i].unwrap_or("");
@@ -551,7 +573,7 @@ impl PreScorePlugin for PodTopologySpread {
             .iter()
             .zip(&counts)
             .map(|(c, m)| {
-                let size = if c.topology_key == HOSTNAME_LABEL {
+                let size = if c.key == Key::Hostname {
                     scored
                 } else {
                     m.len()
@@ -567,7 +589,7 @@ impl PreScorePlugin for PodTopologySpread {
                 // One memo lookup for the whole pass over the nodes.
                 let memo = memo.counts(&c.selector, pod.namespace());
                 let skew = (c.max_skew - 1) as f64;
-                if c.topology_key == HOSTNAME_LABEL {
+                if c.key == Key::Hostname {
                     // A hostname domain is its node: counted for the feasible nodes only.
                     for (at, node) in feasible.iter().enumerate() {
                         if !matches!(&values[at], Some(v) if v[i].is_some()) {

@@ -503,3 +503,30 @@ fn domain_totals_follow_changed_added_and_removed_nodes() {
     assert_eq!(kept, now);
     assert!(kept.contains(&("c".into(), 1)), "{kept:?}");
 }
+
+#[test]
+fn topology_values_kept_on_the_node_are_its_labels() {
+    let node = labeled_node(
+        "n1",
+        json!({"kubernetes.io/hostname": "n1", "topology.kubernetes.io/zone": "z", "rack": "r1"}),
+    );
+    let bare = labeled_node("n2", json!({}));
+    for (key, want) in [
+        (HOSTNAME_LABEL, Some("n1")),
+        (ZONE_LABEL, Some("z")),
+        ("rack", Some("r1")),
+        ("row", None),
+    ] {
+        let c = Constraint {
+            max_skew: 1,
+            topology_key: key.into(),
+            key: Key::of(key),
+            selector: Selector::from_map(&Default::default()),
+            min_domains: 1,
+            honor_node_affinity: true,
+            honor_node_taints: false,
+        };
+        assert_eq!(value(&node, &c), want, "{key}");
+        assert_eq!(value(&bare, &c), None, "{key}");
+    }
+}
