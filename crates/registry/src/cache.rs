@@ -12,6 +12,7 @@ use rkube_api::status::StatusError;
 use rkube_store::{EventKind, ListRequest, Store};
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 
 /// How many recent events each cache keeps by default for watches that resume. Larger than
@@ -19,6 +20,46 @@ use tokio::sync::{broadcast, mpsc, oneshot, watch};
 /// version out of this window instead of relisting everything (a relist of 30,000 pods
 /// costs the server far more than keeping these events).
 pub const DEFAULT_WATCH_CACHE_SIZE: usize = 16_384;
+/// How long events are kept at least, beyond [`Window::events`]: upstream's
+/// `eventFreshDuration`. Under a burst a fixed count covers only seconds (16,384 pod events
+/// were ~15 s at 2,500 nodes), and a watcher that fell behind came back to a 410 and relisted
+/// 75,000 pods.
+pub const EVENT_FRESH: Duration = Duration::from_secs(75);
+/// The most events a cache keeps however fresh they are: upstream's largest watch cache.
+pub const MAX_WINDOW: usize = 100 * 1024;
+
+/// Which recent events each cache keeps for watches that resume.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Window {
+    /// Kept in any case.
+    pub events: usize,
+    /// Events younger than this are kept beyond `events`…
+    pub fresh: Duration,
+    /// …up to this many in all.
+    pub max_events: usize,
+}
+
+impl Window {
+    /// At least `events` events, and every event of the last [`EVENT_FRESH`] up to
+    /// [`MAX_WINDOW`].
+    pub fn sized(events: usize) -> Window {
+        Window {
+            events: events.max(1),
+            fresh: EVENT_FRESH,
+            max_events: MAX_WINDOW.max(events),
+        }
+    }
+
+    /// Exactly the last `events` events, whatever their age.
+    pub fn fixed(events: usize) -> Window {
+        Window {
+            events: events.max(1),
+            fresh: Duration::ZERO,
+            max_events: events.max(1),
+        }
+    }
+}
+
 /// How many events may wait for one slow watcher before it is dropped.
 const FANOUT_CAPACITY: usize = 4_096;
 
@@ -112,7 +153,8 @@ pub struct CacheEvent {
 #[derive(Debug, Default)]
 struct State {
     objects: BTreeMap<String, Arc<Entry>>,
-    events: VecDeque<Arc<CacheEvent>>,
+    /// With the time each was applied.
+    events: VecDeque<(Instant, Arc<CacheEvent>)>,
     /// Watches can resume from any revision at or after this one.
     window_start: i64,
 }
@@ -121,8 +163,8 @@ struct State {
 #[derive(Debug)]
 pub struct ResourceCache {
     info: &'static ResourceInfo,
-    /// How many recent events are kept for resuming watches.
-    window: usize,
+    /// Which recent events are kept for resuming watches.
+    window: Window,
     state: RwLock<State>,
     fanout: broadcast::Sender<Arc<CacheEvent>>,
 }
@@ -146,10 +188,10 @@ pub struct TooOld {
 }
 
 impl ResourceCache {
-    fn new(info: &'static ResourceInfo, window: usize) -> Self {
+    fn new(info: &'static ResourceInfo, window: Window) -> Self {
         ResourceCache {
             info,
-            window: window.max(1),
+            window,
             state: RwLock::new(State::default()),
             fanout: broadcast::channel(FANOUT_CAPACITY).0,
         }
@@ -198,6 +240,7 @@ impl ResourceCache {
             state
                 .events
                 .iter()
+                .map(|(_, e)| e)
                 .filter(|e| e.entry.rv > after && e.entry.key.starts_with(prefix))
                 .cloned()
                 .collect()
@@ -223,12 +266,16 @@ impl ResourceCache {
                 .objects
                 .insert(event.entry.key.clone(), event.entry.clone()),
         };
-        if state.events.len() >= self.window
-            && let Some(oldest) = state.events.pop_front()
+        let now = Instant::now();
+        while state.events.len() >= self.window.events
+            && let Some((at, oldest)) = state.events.front()
+            && (state.events.len() >= self.window.max_events
+                || now.duration_since(*at) >= self.window.fresh)
         {
             state.window_start = oldest.entry.rv;
+            state.events.pop_front();
         }
-        state.events.push_back(event.clone());
+        state.events.push_back((now, event.clone()));
         let rev = event.entry.rv;
         let _ = self.fanout.send(event);
         progress.send_replace(rev);
@@ -283,7 +330,7 @@ struct Addition {
 struct Feed {
     caches: std::sync::Weak<Caches>,
     store: Arc<dyn Store>,
-    window: usize,
+    window: Window,
     added: mpsc::UnboundedReceiver<Addition>,
 }
 
@@ -359,7 +406,7 @@ fn prefixes(key: &str) -> impl Iterator<Item = &str> {
 impl Caches {
     /// Fills every cache from the store and keeps them fed by one watch; each keeps its
     /// last `window` events for watches that resume.
-    pub async fn start(store: Arc<dyn Store>, window: usize) -> rkube_store::Result<Arc<Self>> {
+    pub async fn start(store: Arc<dyn Store>, window: Window) -> rkube_store::Result<Arc<Self>> {
         let mut by_prefix = HashMap::new();
         for info in BUILTIN.iter().filter(|i| i.stored) {
             by_prefix
@@ -431,7 +478,7 @@ impl Caches {
         &self,
         store: &dyn Store,
         info: &'static ResourceInfo,
-        window: usize,
+        window: Window,
     ) -> rkube_store::Result<()> {
         let prefix = info.key_prefix();
         if self.read_map().contains_key(&prefix) {
@@ -589,7 +636,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store: Arc<dyn Store> =
             Arc::new(SqliteStore::open(dir.path(), SqliteOptions::default()).unwrap());
-        let caches = Caches::start(store.clone(), 16).await.unwrap();
+        let caches = Caches::start(store.clone(), Window::fixed(16))
+            .await
+            .unwrap();
         let info = BUILTIN.iter().find(|i| i.plural == "pods").unwrap();
         let cache = caches.get(info).unwrap();
         let key = "/registry/pods/default/web";
@@ -631,7 +680,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store: Arc<dyn Store> =
             Arc::new(SqliteStore::open(dir.path(), SqliteOptions::default()).unwrap());
-        let caches = Caches::start(store.clone(), 16).await.unwrap();
+        let caches = Caches::start(store.clone(), Window::fixed(16))
+            .await
+            .unwrap();
         let key = "/registry/pods/default/web";
         let rv = store
             .create(key, pod(r#"{"app":"web"}"#, "Pending"), None)
@@ -656,7 +707,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store: Arc<dyn Store> =
             Arc::new(SqliteStore::open(dir.path(), SqliteOptions::default()).unwrap());
-        let caches = Caches::start(store.clone(), 16).await.unwrap();
+        let caches = Caches::start(store.clone(), Window::fixed(16))
+            .await
+            .unwrap();
         drop(caches);
         // The feed held the store; once it has ended, this is the only reference left.
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
@@ -667,5 +720,46 @@ mod tests {
             );
             tokio::time::sleep(std::time::Duration::from_millis(5)).await;
         }
+    }
+
+    /// How many events a cache keeps after `n` changes under `window`.
+    fn kept_after(window: Window, n: i64) -> usize {
+        let info = BUILTIN.iter().find(|i| i.plural == "pods").unwrap();
+        let cache = ResourceCache::new(info, window);
+        let progress = watch::Sender::new(0);
+        for rv in 1..=n {
+            let key = format!("/registry/pods/default/p{rv}");
+            let entry = Entry::from_stored(key, info, &pod("{}", "Pending"), rv).unwrap();
+            let event = CacheEvent {
+                change: Change::Added,
+                entry: Arc::new(entry),
+                prev: None,
+            };
+            cache.apply(event, &progress);
+        }
+        let state = cache.read();
+        assert_eq!(
+            state.window_start,
+            state.events.front().map_or(0, |(_, e)| e.entry.rv) - 1,
+            "a watch resumes from just before the oldest event kept"
+        );
+        state.events.len()
+    }
+
+    #[test]
+    fn fresh_events_are_kept_beyond_the_window_up_to_its_limit() {
+        assert_eq!(kept_after(Window::fixed(3), 10), 3);
+        let fresh = Window {
+            events: 3,
+            fresh: Duration::from_secs(3600),
+            max_events: 6,
+        };
+        assert_eq!(kept_after(fresh, 5), 5);
+        assert_eq!(kept_after(fresh, 10), 6);
+        let stale = Window {
+            fresh: Duration::ZERO,
+            ..fresh
+        };
+        assert_eq!(kept_after(stale, 10), 3);
     }
 }

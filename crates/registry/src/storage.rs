@@ -154,15 +154,14 @@ impl Storage {
         self.caches.revision()
     }
 
-    /// Storage over `store`, with its watch caches started (each keeping its last
-    /// `watch_cache_size` events for resuming watches), allocating Service cluster IPs from
-    /// `allocator`.
+    /// Storage over `store`, with its watch caches started (each keeping the recent events
+    /// `window` says for resuming watches), allocating Service cluster IPs from `allocator`.
     pub async fn start(
         store: Arc<dyn Store>,
         allocator: Allocator,
-        watch_cache_size: usize,
+        window: crate::cache::Window,
     ) -> rkube_store::Result<Self> {
-        let caches = Caches::start(store.clone(), watch_cache_size).await?;
+        let caches = Caches::start(store.clone(), window).await?;
         Ok(Storage {
             store,
             caches,

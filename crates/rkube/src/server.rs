@@ -37,8 +37,9 @@ pub struct ServerArgs {
     /// The Services' cluster IP range.
     #[arg(long, default_value = "10.43.0.0/16")]
     service_cidr: String,
-    /// Events each resource's watch cache keeps, so watches that fall behind or reconnect
-    /// resume without relisting.
+    /// Events each resource's watch cache keeps at least, so watches that fall behind or
+    /// reconnect resume without relisting; those of the last 75 s are kept beyond it, up to
+    /// 102,400.
     #[arg(long, default_value_t = 16_384)]
     default_watch_cache_size: usize,
     /// Extra host names or addresses for the serving certificate.

@@ -57,8 +57,10 @@ pub struct ServerConfig {
     pub api_audiences: Vec<String>,
     /// The Services' cluster IP range.
     pub service_cidr: String,
-    /// Events each resource's watch cache keeps for watches that resume.
+    /// Events each resource's watch cache keeps for watches that resume, at least.
     pub watch_cache_size: usize,
+    /// Younger events are kept beyond `watch_cache_size` (up to upstream's largest cache).
+    pub watch_cache_fresh: std::time::Duration,
     /// Extra names and addresses for the serving certificate.
     pub tls_san: Vec<String>,
     /// Run the scheduler inside the server (with leader election).
@@ -85,6 +87,7 @@ impl ServerConfig {
             api_audiences: Vec::new(),
             service_cidr: "10.43.0.0/16".to_owned(),
             watch_cache_size: rkube_registry::cache::DEFAULT_WATCH_CACHE_SIZE,
+            watch_cache_fresh: rkube_registry::cache::EVENT_FRESH,
             tls_san: Vec::new(),
             scheduler: true,
             controllers: true,
@@ -167,7 +170,11 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer> {
         &config.data_dir.join("tls"),
         &host_names(&config, service_ip),
     )?;
-    let storage = Storage::start(store.clone(), allocator, config.watch_cache_size).await?;
+    let window = rkube_registry::cache::Window {
+        fresh: config.watch_cache_fresh,
+        ..rkube_registry::cache::Window::sized(config.watch_cache_size)
+    };
+    let storage = Storage::start(store.clone(), allocator, window).await?;
     // Never compact what the watch caches' feed has not read yet: under a write burst it can
     // fall behind by more than the interval, and a compacted feed would stall every watch.
     let fed = storage.clone();

@@ -93,7 +93,11 @@ async fn a_watch_resumes_from_five_thousand_events_back() {
 
 #[tokio::test]
 async fn watch_from_a_compacted_revision_gets_410() {
-    let c = Cluster::start_with(|config| config.watch_cache_size = 1000).await;
+    let c = Cluster::start_with(|config| {
+        config.watch_cache_size = 1000;
+        config.watch_cache_fresh = std::time::Duration::ZERO;
+    })
+    .await;
     let api: Api<ConfigMap> = Api::namespaced(c.client.clone(), "default");
     let first = api
         .create(&PostParams::default(), &configmap("c0"))
