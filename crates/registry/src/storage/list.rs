@@ -127,7 +127,15 @@ fn continue_expired() -> StatusError {
     )
 }
 
-fn page(entries: Vec<Arc<Entry>>, opts: &ListOptions, rv: i64, prefix: &str) -> ListResult {
+/// The entries `opts` selects, at most `limit` of them (0: all), with a continue token when
+/// more follow.
+fn page(
+    entries: Vec<Arc<Entry>>,
+    opts: &ListOptions,
+    limit: usize,
+    rv: i64,
+    prefix: &str,
+) -> ListResult {
     let mut items = Vec::new();
     let mut last = None;
     let mut more = false;
@@ -135,7 +143,7 @@ fn page(entries: Vec<Arc<Entry>>, opts: &ListOptions, rv: i64, prefix: &str) -> 
         if !opts.filter.matches(&entry) {
             continue;
         }
-        if opts.limit > 0 && items.len() == opts.limit {
+        if limit > 0 && items.len() == limit {
             more = true;
             break;
         }
@@ -196,7 +204,13 @@ impl Storage {
                     return Err(StatusError::too_large_resource_version(current, rv));
                 }
                 let (entries, at) = cache.snapshot_at(&prefix, &self.caches);
-                Ok(page(entries, opts, at, &resource_prefix))
+                // As upstream's watch cache does, `resourceVersion=0` is served whole, the
+                // limit ignored: a relist by pages would read every later page from the store
+                // at the first page's revision, and at 5,000 nodes the 300 pages of a pod
+                // relist took longer than the watch window, so the watch that followed was
+                // too old and the client relisted again, for good.
+                let limit = if rv == 0 { 0 } else { opts.limit };
+                Ok(page(entries, opts, limit, at, &resource_prefix))
             }
             (Some(_), Some(m)) => Err(StatusError::bad_request(&format!(
                 "resourceVersionMatch: Unsupported value: \"{m}\": supported values: \"Exact\", \"NotOlderThan\""
@@ -211,7 +225,7 @@ impl Storage {
                     .await
                 {
                     let (entries, at) = cache.snapshot_at(&prefix, &self.caches);
-                    Ok(page(entries, opts, at, &resource_prefix))
+                    Ok(page(entries, opts, opts.limit, at, &resource_prefix))
                 } else {
                     self.list_from_store(info, &prefix, None, 0, opts).await
                 }

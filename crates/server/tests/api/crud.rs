@@ -328,6 +328,29 @@ async fn selectors_and_pagination() {
     }
     assert_eq!(seen, vec!["cm0", "cm1", "cm2", "cm3", "cm4"]);
 
+    // `resourceVersion=0` with a limit (client-go's first list) is served whole from the
+    // watch cache, the limit ignored, as upstream's watch cache does.
+    let all = api.list(&ListParams::default()).await.unwrap();
+    let (code, whole) = crate::raw(
+        &c.client,
+        "GET",
+        "/api/v1/namespaces/default/configmaps?resourceVersion=0&limit=2",
+        "application/json",
+        Vec::new(),
+    )
+    .await;
+    assert_eq!(code, 200, "{whole}");
+    assert!(all.items.len() >= 5);
+    assert_eq!(
+        whole["items"].as_array().map(Vec::len),
+        Some(all.items.len())
+    );
+    assert!(
+        whole["metadata"]["continue"]
+            .as_str()
+            .is_none_or(str::is_empty)
+    );
+
     let pods: Api<Pod> = Api::all(c.client.clone());
     let on_node = pods
         .list(&ListParams::default().fields("spec.nodeName=n1"))
