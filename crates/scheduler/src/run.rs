@@ -400,6 +400,10 @@ pub async fn run(
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .generation();
         let (decision, _) = cycle(&mut algorithm, &shared, &queued);
+        // A cycle is CPU work on a worker thread shared with the server; without a yield the
+        // loop ran cycle after cycle there while the scheduler's own pod watch waited, and
+        // at 2,500 nodes bindings stayed unconfirmed past the assume timeout.
+        tokio::task::yield_now().await;
         match decision {
             Decision::Bind(node) => {
                 let Ok(permit) = in_flight.clone().acquire_owned().await else {

@@ -105,8 +105,13 @@ impl Driver {
             }
         }
         let pods: Api<Pod> = Api::all(self.client.clone());
-        // One watch for every node: pods bound anywhere, filtered by node name here.
-        let config = watcher::Config::default().fields("spec.nodeName!=");
+        // One watch for every node: pods bound anywhere, filtered by node name here. Its
+        // (re)lists are streamed through the watch (`sendInitialEvents`) from the server's
+        // cache: at 5,000 nodes a relist by 500-pod pages, every page after the first read
+        // from the store, outlasted the watch window, and the watch after it was too old.
+        let config = watcher::Config::default()
+            .fields("spec.nodeName!=")
+            .streaming_lists();
         let mut events = Box::pin(watcher::watcher(pods, config).default_backoff());
         let max = self.config.max_in_flight;
         let reply = loop {
