@@ -631,14 +631,20 @@ mod tests {
         ))
     }
 
-    #[tokio::test]
-    async fn an_event_shares_the_earlier_version_and_its_unchanged_labels() {
+    /// A store in a temporary directory and caches fed from it.
+    async fn started() -> (tempfile::TempDir, Arc<dyn Store>, Arc<Caches>) {
         let dir = tempfile::tempdir().unwrap();
         let store: Arc<dyn Store> =
             Arc::new(SqliteStore::open(dir.path(), SqliteOptions::default()).unwrap());
         let caches = Caches::start(store.clone(), Window::fixed(16))
             .await
             .unwrap();
+        (dir, store, caches)
+    }
+
+    #[tokio::test]
+    async fn an_event_shares_the_earlier_version_and_its_unchanged_labels() {
+        let (_dir, store, caches) = started().await;
         let info = BUILTIN.iter().find(|i| i.plural == "pods").unwrap();
         let cache = caches.get(info).unwrap();
         let key = "/registry/pods/default/web";
@@ -677,12 +683,7 @@ mod tests {
 
     #[tokio::test]
     async fn the_feed_keeps_up_while_the_request_runtime_is_busy() {
-        let dir = tempfile::tempdir().unwrap();
-        let store: Arc<dyn Store> =
-            Arc::new(SqliteStore::open(dir.path(), SqliteOptions::default()).unwrap());
-        let caches = Caches::start(store.clone(), Window::fixed(16))
-            .await
-            .unwrap();
+        let (_dir, store, caches) = started().await;
         let key = "/registry/pods/default/web";
         let rv = store
             .create(key, pod(r#"{"app":"web"}"#, "Pending"), None)
@@ -704,12 +705,7 @@ mod tests {
 
     #[tokio::test]
     async fn the_feed_ends_when_the_caches_are_dropped() {
-        let dir = tempfile::tempdir().unwrap();
-        let store: Arc<dyn Store> =
-            Arc::new(SqliteStore::open(dir.path(), SqliteOptions::default()).unwrap());
-        let caches = Caches::start(store.clone(), Window::fixed(16))
-            .await
-            .unwrap();
+        let (_dir, store, caches) = started().await;
         drop(caches);
         // The feed held the store; once it has ended, this is the only reference left.
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);

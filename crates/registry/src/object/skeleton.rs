@@ -9,7 +9,7 @@
 //! scalars at the top level and one level down; arrays and deeper objects are skipped.
 
 use serde::Deserialize;
-use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Value};
 use std::fmt;
 
@@ -44,10 +44,10 @@ impl<'de> Deserialize<'de> for Top {
                         if let Some(namespace) = parsed.namespace {
                             meta.insert("namespace".into(), Value::String(namespace));
                         }
-                        if !parsed.labels.0.is_empty() {
-                            meta.insert("labels".into(), Value::Object(parsed.labels.0));
+                        if !parsed.labels.is_empty() {
+                            meta.insert("labels".into(), Value::Object(parsed.labels));
                         }
-                    } else if let Member(Some(value)) = map.next_value()? {
+                    } else if let Some(value) = map.next_value_seed(Shallow::MEMBERS)? {
                         out.insert(key, value);
                     }
                 }
@@ -59,157 +59,86 @@ impl<'de> Deserialize<'de> for Top {
     }
 }
 
-/// A top-level member: a scalar as it is, an object as its scalar members, an array not at
-/// all.
-struct Member(Option<Value>);
-
-impl<'de> Deserialize<'de> for Member {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct One;
-        impl<'de> Visitor<'de> for One {
-            type Value = Member;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("any JSON value")
-            }
-            fn visit_str<E: de::Error>(self, v: &str) -> Result<Member, E> {
-                Ok(Member(Some(Value::String(v.to_owned()))))
-            }
-            fn visit_bool<E: de::Error>(self, v: bool) -> Result<Member, E> {
-                Ok(Member(Some(Value::Bool(v))))
-            }
-            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Member, E> {
-                Ok(Member(Some(v.into())))
-            }
-            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Member, E> {
-                Ok(Member(Some(v.into())))
-            }
-            fn visit_f64<E: de::Error>(self, v: f64) -> Result<Member, E> {
-                Ok(Member(serde_json::Number::from_f64(v).map(Value::Number)))
-            }
-            fn visit_unit<E: de::Error>(self) -> Result<Member, E> {
-                Ok(Member(Some(Value::Null)))
-            }
-            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Member, A::Error> {
-                let Scalars(members) = Scalars::from_map(map)?;
-                Ok(Member(Some(Value::Object(members))))
-            }
-            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Member, A::Error> {
-                while seq.next_element::<IgnoredAny>()?.is_some() {}
-                Ok(Member(None))
-            }
-        }
-        deserializer.deserialize_any(One)
-    }
-}
-
 #[derive(Deserialize, Default)]
 struct Meta {
     #[serde(default)]
     name: Option<String>,
     #[serde(default)]
     namespace: Option<String>,
-    #[serde(default)]
-    labels: Scalars,
+    #[serde(default, deserialize_with = "scalar_members")]
+    labels: Map<String, Value>,
 }
 
-/// The scalar members of a JSON object; anything else (or a value that is not an object)
-/// reads as empty.
-#[derive(Default)]
-struct Scalars(Map<String, Value>);
+/// The scalar members of an object; anything else reads as empty.
+fn scalar_members<'de, D: Deserializer<'de>>(d: D) -> Result<Map<String, Value>, D::Error> {
+    match Shallow::MEMBERS.deserialize(d)? {
+        Some(Value::Object(members)) => Ok(members),
+        _ => Ok(Map::new()),
+    }
+}
 
-impl Scalars {
-    /// The scalar members of the map being read.
-    fn from_map<'de, A: MapAccess<'de>>(mut map: A) -> Result<Scalars, A::Error> {
+/// Reads one value keeping only scalars: a scalar as it is, an array never, an object as its
+/// scalar members when `members` (else never). What is not kept is skipped without being built.
+#[derive(Clone, Copy)]
+struct Shallow {
+    members: bool,
+}
+
+impl Shallow {
+    const MEMBERS: Shallow = Shallow { members: true };
+    const SCALAR: Shallow = Shallow { members: false };
+}
+
+impl<'de> DeserializeSeed<'de> for Shallow {
+    type Value = Option<Value>;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Shallow {
+    type Value = Option<Value>;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+        Ok(Some(Value::String(v.to_owned())))
+    }
+    fn visit_string<E: de::Error>(self, v: String) -> Result<Self::Value, E> {
+        Ok(Some(Value::String(v)))
+    }
+    fn visit_bool<E: de::Error>(self, v: bool) -> Result<Self::Value, E> {
+        Ok(Some(Value::Bool(v)))
+    }
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
+        Ok(Some(v.into()))
+    }
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
+        Ok(Some(v.into()))
+    }
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Self::Value, E> {
+        Ok(serde_json::Number::from_f64(v).map(Value::Number))
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+        Ok(Some(Value::Null))
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        if !self.members {
+            while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+            return Ok(None);
+        }
         let mut out = Map::new();
         while let Some(key) = map.next_key::<String>()? {
-            if let Scalar(Some(value)) = map.next_value()? {
+            if let Some(value) = map.next_value_seed(Shallow::SCALAR)? {
                 out.insert(key, value);
             }
         }
-        Ok(Scalars(out))
+        Ok(Some(Value::Object(out)))
     }
-}
-
-impl<'de> Deserialize<'de> for Scalars {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct Members;
-        impl<'de> Visitor<'de> for Members {
-            type Value = Scalars;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("any JSON value")
-            }
-            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Scalars, A::Error> {
-                Scalars::from_map(map)
-            }
-            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Scalars, A::Error> {
-                while seq.next_element::<IgnoredAny>()?.is_some() {}
-                Ok(Scalars::default())
-            }
-            fn visit_str<E: de::Error>(self, _: &str) -> Result<Scalars, E> {
-                Ok(Scalars::default())
-            }
-            fn visit_bool<E: de::Error>(self, _: bool) -> Result<Scalars, E> {
-                Ok(Scalars::default())
-            }
-            fn visit_i64<E: de::Error>(self, _: i64) -> Result<Scalars, E> {
-                Ok(Scalars::default())
-            }
-            fn visit_u64<E: de::Error>(self, _: u64) -> Result<Scalars, E> {
-                Ok(Scalars::default())
-            }
-            fn visit_f64<E: de::Error>(self, _: f64) -> Result<Scalars, E> {
-                Ok(Scalars::default())
-            }
-            fn visit_unit<E: de::Error>(self) -> Result<Scalars, E> {
-                Ok(Scalars::default())
-            }
-        }
-        deserializer.deserialize_any(Members)
-    }
-}
-
-/// A scalar JSON value, or `None` for an object or array (skipped without being built).
-struct Scalar(Option<Value>);
-
-impl<'de> Deserialize<'de> for Scalar {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct One;
-        impl<'de> Visitor<'de> for One {
-            type Value = Scalar;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("any JSON value")
-            }
-            fn visit_str<E: de::Error>(self, v: &str) -> Result<Scalar, E> {
-                Ok(Scalar(Some(Value::String(v.to_owned()))))
-            }
-            fn visit_string<E: de::Error>(self, v: String) -> Result<Scalar, E> {
-                Ok(Scalar(Some(Value::String(v))))
-            }
-            fn visit_bool<E: de::Error>(self, v: bool) -> Result<Scalar, E> {
-                Ok(Scalar(Some(Value::Bool(v))))
-            }
-            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Scalar, E> {
-                Ok(Scalar(Some(v.into())))
-            }
-            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Scalar, E> {
-                Ok(Scalar(Some(v.into())))
-            }
-            fn visit_f64<E: de::Error>(self, v: f64) -> Result<Scalar, E> {
-                Ok(Scalar(serde_json::Number::from_f64(v).map(Value::Number)))
-            }
-            fn visit_unit<E: de::Error>(self) -> Result<Scalar, E> {
-                Ok(Scalar(Some(Value::Null)))
-            }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Scalar, A::Error> {
-                while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
-                Ok(Scalar(None))
-            }
-            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Scalar, A::Error> {
-                while seq.next_element::<IgnoredAny>()?.is_some() {}
-                Ok(Scalar(None))
-            }
-        }
-        deserializer.deserialize_any(One)
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        while seq.next_element::<IgnoredAny>()?.is_some() {}
+        Ok(None)
     }
 }
 
