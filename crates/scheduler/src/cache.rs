@@ -1,24 +1,22 @@
 //! The node cache: every node with the pods bound to it, fed by watches, plus *assumed* pods —
 //! a pod counts on its node from the moment the scheduler picks the node, before the binding
 //! is written, so the next pods see the resources it takes. An assumed pod is confirmed when
-//! the watch shows it bound, and forgotten if its binding fails or never shows up.
+//! the watch shows it bound, and forgotten if its binding fails. As upstream's scheduler
+//! (since kubernetes#106361), a written binding never expires unconfirmed: expiry raced
+//! with a watch that lags under load and let the node's resources be counted twice.
 
 use crate::framework::labels::Labels;
 use crate::framework::{NodeInfo, PodInfo, Snapshot};
 use k8s_openapi::api::core::v1::{Node, Pod};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
-
-/// How long an assumed pod may wait for the watch to confirm its binding.
-pub const ASSUME_TTL: Duration = Duration::from_secs(30);
 
 #[derive(Debug)]
 struct PodState {
     node: String,
     info: Arc<PodInfo>,
-    /// Set while the pod is assumed; the deadline once its binding has been written.
-    assumed: Option<Option<Instant>>,
+    /// Whether the pod is assumed (chosen here, not yet seen bound by the watch).
+    assumed: bool,
 }
 
 /// Nodes and their pods, as the scheduler sees them.
@@ -156,7 +154,7 @@ impl Cache {
             PodState {
                 node,
                 info,
-                assumed: None,
+                assumed: false,
             },
         );
     }
@@ -182,47 +180,44 @@ impl Cache {
             PodState {
                 node: node.to_owned(),
                 info,
-                assumed: Some(None),
+                assumed: true,
             },
         );
     }
 
-    /// The binding of an assumed pod was written: it expires if the watch never confirms it.
-    pub fn finish_binding(&mut self, uid: &str) {
-        if let Some(PodState {
-            assumed: Some(deadline),
-            ..
-        }) = self.pods.get_mut(uid)
-        {
-            *deadline = Some(Instant::now() + ASSUME_TTL);
-        }
-    }
-
     /// The binding of an assumed pod failed: it no longer counts.
     pub fn forget(&mut self, uid: &str) {
-        if matches!(
-            self.pods.get(uid),
-            Some(PodState {
-                assumed: Some(_),
-                ..
-            })
-        ) {
+        if self.pods.get(uid).is_some_and(|s| s.assumed) {
             self.remove_pod(uid);
         }
     }
 
-    /// Drops assumed pods whose confirmation is overdue.
-    pub fn expire_assumed(&mut self) {
-        let now = Instant::now();
-        let overdue: Vec<String> = self
+    /// A relist of the pods is complete and `seen` holds the uids it listed: confirmed pods
+    /// it did not list were deleted while the watch was away, and no longer count. Assumed
+    /// pods stay (their binding may be newer than the list).
+    pub fn retain_listed_pods(&mut self, seen: &HashSet<String>) {
+        let gone: Vec<String> = self
             .pods
             .iter()
-            .filter(|(_, s)| matches!(s.assumed, Some(Some(deadline)) if deadline <= now))
+            .filter(|(uid, s)| !s.assumed && !seen.contains(uid.as_str()))
             .map(|(uid, _)| uid.clone())
             .collect();
-        for uid in overdue {
-            tracing::warn!(pod = %uid, "assumed pod never showed up bound; forgetting it");
+        for uid in gone {
             self.remove_pod(&uid);
+        }
+    }
+
+    /// A relist of the nodes is complete and `seen` holds the names it listed: nodes it did
+    /// not list were deleted while the watch was away.
+    pub fn retain_listed_nodes(&mut self, seen: &HashSet<String>) {
+        let gone: Vec<String> = self
+            .nodes
+            .iter()
+            .map(|n| n.name().to_owned())
+            .filter(|name| !seen.contains(name))
+            .collect();
+        for name in gone {
+            self.remove_node(&name);
         }
     }
 
@@ -314,5 +309,36 @@ mod tests {
         in_step(&mut cache);
         cache.upsert_node(node("a"));
         in_step(&mut cache);
+    }
+
+    fn bound(name: &str, node: &str) -> Arc<Pod> {
+        let info = pod(json!({"metadata": {"name": name}, "spec": {"nodeName": node}}));
+        info.pod.clone()
+    }
+
+    #[test]
+    fn a_relist_drops_what_it_did_not_list_but_keeps_assumed_pods() {
+        let mut cache = Cache::new();
+        for name in ["a", "b"] {
+            cache.upsert_node(node(name));
+        }
+        cache.upsert_bound_pod(bound("kept", "a"));
+        cache.upsert_bound_pod(bound("deleted-meanwhile", "a"));
+        cache.assume(pod(json!({"metadata": {"name": "binding"}})), "b");
+        let listed: HashSet<String> = ["kept".to_owned()].into();
+        cache.retain_listed_pods(&listed);
+        assert!(cache.has_pod("kept"));
+        assert!(!cache.has_pod("deleted-meanwhile"));
+        assert!(
+            cache.has_pod("binding"),
+            "an assumed pod waits for its binding"
+        );
+        let snapshot = cache.snapshot();
+        let on = |n: &str| snapshot.nodes[snapshot.position(n).unwrap()].pods.len();
+        assert_eq!((on("a"), on("b")), (1, 1));
+
+        cache.retain_listed_nodes(&["b".to_owned()].into());
+        assert_eq!(cache.node_count(), 1);
+        assert_eq!(cache.snapshot().nodes[0].name(), "b");
     }
 }

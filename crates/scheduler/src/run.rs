@@ -11,8 +11,8 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta, Time
 use kube::api::{Api, Patch, PatchParams, PostParams};
 use kube::runtime::WatchStreamExt;
 use kube::runtime::watcher::{self, Event as WatchEvent};
+use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinHandle;
 use tokio_stream::StreamExt;
@@ -84,9 +84,24 @@ async fn watch_pods(client: kube::Client, shared: Arc<Shared>, name: String) {
             .default_backoff()
             .modify(|pod| pod.metadata.managed_fields = None),
     );
+    // The uids a relist has shown so far: when it completes, the others are gone.
+    let mut listed = HashSet::new();
     while let Some(event) = stream.next().await {
         match event {
-            Ok(WatchEvent::Apply(pod) | WatchEvent::InitApply(pod)) => on_pod(&shared, pod, &name),
+            Ok(WatchEvent::Apply(pod)) => on_pod(&shared, pod, &name),
+            Ok(WatchEvent::InitApply(pod)) => {
+                listed.insert(pod.metadata.uid.clone().unwrap_or_default());
+                on_pod(&shared, pod, &name);
+            }
+            Ok(WatchEvent::Init) => listed.clear(),
+            Ok(WatchEvent::InitDone) => {
+                shared
+                    .cache
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .retain_listed_pods(&std::mem::take(&mut listed));
+                shared.queue.move_all_unschedulable();
+            }
             Ok(WatchEvent::Delete(pod)) => {
                 let uid = pod.metadata.uid.clone().unwrap_or_default();
                 shared.queue.delete(&uid);
@@ -98,7 +113,6 @@ async fn watch_pods(client: kube::Client, shared: Arc<Shared>, name: String) {
                 // Freed resources may let waiting pods fit.
                 shared.queue.move_all_unschedulable();
             }
-            Ok(WatchEvent::Init | WatchEvent::InitDone) => {}
             Err(err) => tracing::warn!(%err, "pod watch"),
         }
     }
@@ -129,7 +143,12 @@ fn on_pod(shared: &Shared, pod: Pod, name: &str) {
 async fn watch_nodes(client: kube::Client, shared: Arc<Shared>) {
     let api: Api<Node> = Api::all(client);
     let mut stream = Box::pin(watcher::watcher(api, watcher::Config::default()).default_backoff());
+    // The names a relist has shown so far: when it completes, the others are gone.
+    let mut listed = HashSet::new();
     while let Some(event) = stream.next().await {
+        if let Ok(WatchEvent::InitApply(node)) = &event {
+            listed.insert(node.metadata.name.clone().unwrap_or_default());
+        }
         match event {
             Ok(WatchEvent::Apply(node) | WatchEvent::InitApply(node)) => {
                 shared
@@ -147,7 +166,12 @@ async fn watch_nodes(client: kube::Client, shared: Arc<Shared>) {
                     .unwrap_or_else(std::sync::PoisonError::into_inner)
                     .remove_node(&name);
             }
-            Ok(WatchEvent::Init | WatchEvent::InitDone) => {}
+            Ok(WatchEvent::Init) => listed.clear(),
+            Ok(WatchEvent::InitDone) => shared
+                .cache
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .retain_listed_nodes(&std::mem::take(&mut listed)),
             Err(err) => tracing::warn!(%err, "node watch"),
         }
     }
@@ -306,11 +330,7 @@ async fn bind(client: kube::Client, shared: Arc<Shared>, pod: Arc<Pod>, node: St
         .await;
     match request {
         Ok(_) => {
-            shared
-                .cache
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .finish_binding(&uid);
+            // The pod stays assumed until the watch shows it bound.
             shared.queue.done(&uid);
             let message = format!("Successfully assigned {ns}/{name} to {node}");
             record_event(&client, &pod, "Normal", "Scheduled", &message).await;
@@ -353,19 +373,6 @@ pub async fn run(
         options.scheduler_name.clone(),
     ));
     let nodes = tokio::spawn(watch_nodes(client.clone(), shared.clone()));
-    let expiry = {
-        let shared = shared.clone();
-        tokio::spawn(async move {
-            loop {
-                tokio::time::sleep(Duration::from_secs(1)).await;
-                shared
-                    .cache
-                    .lock()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner)
-                    .expire_assumed();
-            }
-        })
-    };
     let in_flight = Arc::new(Semaphore::new(MAX_BINDINGS_IN_FLIGHT));
     let mut algorithm = Algorithm::new(
         options.profile.clone(),
@@ -400,9 +407,9 @@ pub async fn run(
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .generation();
         let (decision, _) = cycle(&mut algorithm, &shared, &queued);
-        // A cycle is CPU work on a worker thread shared with the server; without a yield the
-        // loop ran cycle after cycle there while the scheduler's own pod watch waited, and
-        // at 2,500 nodes bindings stayed unconfirmed past the assume timeout.
+        // A cycle is CPU work between awaits; without a yield the loop ran cycle after cycle
+        // while the scheduler's own watches waited, and at 2,500 nodes its cache fell tens
+        // of seconds behind its own bindings.
         tokio::task::yield_now().await;
         match decision {
             Decision::Bind(node) => {
@@ -453,7 +460,6 @@ pub async fn run(
     shared.queue.close();
     pods.abort();
     nodes.abort();
-    expiry.abort();
     watches.iter().for_each(JoinHandle::abort);
 }
 
