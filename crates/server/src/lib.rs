@@ -3,6 +3,7 @@
 //! writes the admin kubeconfig, and shuts down cleanly.
 
 mod bootstrap;
+mod component;
 pub mod pki;
 mod serve;
 
@@ -233,15 +234,22 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer> {
         )
     };
     let identity = format!("{}_{}", hostname(), addr.port());
-    let scheduler = config.scheduler.then(|| {
-        rkube_scheduler::spawn(
-            client(rkube_api::agent::SCHEDULER),
-            rkube_scheduler::Options::default(),
-            true,
-            &identity,
-            stop.clone(),
-        )
-    });
+    // The scheduler runs on a thread of its own.
+    let scheduler = if config.scheduler {
+        let client = client(rkube_api::agent::SCHEDULER);
+        let (identity, stop) = (identity.clone(), stop.clone());
+        Some(component::on_own_thread("scheduler", move || {
+            rkube_scheduler::spawn(
+                client,
+                rkube_scheduler::Options::default(),
+                true,
+                &identity,
+                stop,
+            )
+        })?)
+    } else {
+        None
+    };
     let mut controller_options = config.controller_options.clone();
     if controller_options.root_ca_pem.is_none() {
         // Published in every namespace as kube-root-ca.crt.
