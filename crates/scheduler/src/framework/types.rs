@@ -191,6 +191,15 @@ pub struct PodInfo {
     /// The normalized image names, computed when first asked for (see
     /// [`crate::framework::pod_images`]).
     pub(crate) images: std::sync::OnceLock<Vec<String>>,
+    /// Each of its labels as [`label_pair`] of its namespace, key and value.
+    pub label_pairs: Vec<u64>,
+}
+
+/// A hash of a (namespace, label key, label value) triple: what [`NodeInfo`] counts its pods
+/// by, so that a selector asking for one label value can skip nodes without such a pod.
+pub fn label_pair(namespace: &str, key: &str, value: &str) -> u64 {
+    use std::hash::BuildHasher;
+    foldhash::fast::FixedState::with_seed(0).hash_one((namespace, key, value))
 }
 
 impl PodInfo {
@@ -250,7 +259,13 @@ impl PodInfo {
             }),
             &mut errors,
         );
+        let namespace = pod_namespace(&pod);
+        let label_pairs = pod_labels(&pod)
+            .iter()
+            .map(|(k, v)| label_pair(namespace, k, v))
+            .collect();
         PodInfo {
+            label_pairs,
             requests: pod_requests(&pod),
             non_zero: non_zero_requests(&pod),
             host_ports: host_ports(&pod),
@@ -322,6 +337,10 @@ pub struct NodeInfo {
     pub hostname_label: Option<Arc<str>>,
     /// The node's `topology.kubernetes.io/zone` label, kept the same way.
     pub zone_label: Option<Arc<str>>,
+    /// How many of the pods carry each [`label_pair`]. Counting the pods a selector
+    /// matches visited every pod of every node; at 150,000 pods that took ~0.2 s for each
+    /// pod of a new ReplicaSet, whose pods no node has yet.
+    label_pairs: foldhash::HashMap<u64, u32>,
 }
 
 /// The next [`NodeInfo::generation`].
@@ -358,7 +377,15 @@ impl NodeInfo {
             pods_with_affinity: 0,
             pods_with_required_anti_affinity: 0,
             generation: next_generation(),
+            label_pairs: foldhash::HashMap::default(),
         }
+    }
+
+    /// Whether some pod here may be in `namespace` with label `key` = `value` (false: none
+    /// is; true may be a hash collision, so the pods must still be looked at).
+    pub fn may_have_pod_labelled(&self, namespace: &str, key: &str, value: &str) -> bool {
+        self.label_pairs
+            .contains_key(&label_pair(namespace, key, value))
     }
 
     /// The node's name.
@@ -391,6 +418,9 @@ impl NodeInfo {
         self.pods_with_affinity += usize::from(pod.has_affinity());
         self.pods_with_required_anti_affinity +=
             usize::from(!pod.required_anti_affinity_terms.is_empty());
+        for pair in &pod.label_pairs {
+            *self.label_pairs.entry(*pair).or_default() += 1;
+        }
         self.pods.push(pod);
     }
 
@@ -409,6 +439,14 @@ impl NodeInfo {
         self.pods_with_affinity -= usize::from(pod.has_affinity());
         self.pods_with_required_anti_affinity -=
             usize::from(!pod.required_anti_affinity_terms.is_empty());
+        for pair in &pod.label_pairs {
+            if let Some(n) = self.label_pairs.get_mut(pair) {
+                *n -= 1;
+                if *n == 0 {
+                    self.label_pairs.remove(pair);
+                }
+            }
+        }
         true
     }
 

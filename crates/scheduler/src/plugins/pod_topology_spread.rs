@@ -11,7 +11,7 @@ use k8s_openapi::api::core::v1::{Pod, ReplicationController, Service};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 
 use crate::framework::labels::{
-    Labels, RequiredNodeAffinity, Requirement, Selector, find_untolerated_taint,
+    Labels, Operator, RequiredNodeAffinity, Requirement, Selector, find_untolerated_taint,
     is_do_not_schedule_taint, node_taints, pod_labels, pod_tolerations,
 };
 use crate::framework::{
@@ -271,8 +271,27 @@ fn count_matching(at: usize, node: &NodeInfo, selector: &Selector, namespace: &s
     })
 }
 
+/// A label the selector requires with one value (`key=value`, or `key in (value)`), if any:
+/// a node without a pod so labelled has no match.
+fn required_label(selector: &Selector) -> Option<(&str, &str)> {
+    let Selector::Requirements(requirements) = selector else {
+        return None;
+    };
+    requirements
+        .iter()
+        .find_map(|r| match (&r.operator, r.values.len()) {
+            (Operator::In, 1) => r.values.first().map(|v| (r.key.as_str(), v.as_str())),
+            _ => None,
+        })
+}
+
 /// Counts a node's pods in `namespace` matched by `selector`, ignoring terminating ones.
 fn count_now(node: &NodeInfo, selector: &Selector, namespace: &str) -> i64 {
+    if let Some((key, value)) = required_label(selector)
+        && !node.may_have_pod_labelled(namespace, key, value)
+    {
+        return 0;
+    }
     node.pods
         .iter()
         .filter(|p| !p.is_terminating() && p.namespace() == namespace)

@@ -530,3 +530,39 @@ fn topology_values_kept_on_the_node_are_its_labels() {
         assert_eq!(value(&bare, &c), None, "{key}");
     }
 }
+
+#[test]
+fn counting_skips_nodes_without_the_required_label_and_follows_removals() {
+    let labelled = |name: &str, ns: &str, labels: Value| {
+        pod(json!({"metadata": {"name": name, "namespace": ns, "labels": labels}}))
+    };
+    let mut n = node(json!({"metadata": {"name": "n"}}));
+    n.add_pod(labelled("a", "ns1", json!({"foo": "bar", "tier": "web"})));
+    n.add_pod(labelled("b", "ns2", json!({"foo": "bar"})));
+    n.add_pod(labelled("c", "ns1", json!({"foo": "baz"})));
+    let selector = |v: Value| {
+        Selector::from_label_selector(Some(&serde_json::from_value(v).unwrap())).unwrap()
+    };
+    let foo_bar = selector(json!({"matchLabels": {"foo": "bar"}}));
+    assert_eq!(required_label(&foo_bar), Some(("foo", "bar")));
+    assert_eq!(count_now(&n, &foo_bar, "ns1"), 1);
+    assert_eq!(count_now(&n, &foo_bar, "ns2"), 1);
+    assert_eq!(count_now(&n, &foo_bar, "ns3"), 0);
+    assert_eq!(
+        count_now(&n, &selector(json!({"matchLabels": {"foo": "qux"}})), "ns1"),
+        0
+    );
+    // Several values, or none required: every pod is looked at.
+    let any_foo = selector(json!({"matchExpressions": [
+        {"key": "foo", "operator": "In", "values": ["bar", "baz"]}]}));
+    assert_eq!(required_label(&any_foo), None);
+    assert_eq!(count_now(&n, &any_foo, "ns1"), 2);
+    let web_bar = selector(json!({"matchLabels": {"foo": "bar", "tier": "web"}}));
+    assert_eq!(count_now(&n, &web_bar, "ns1"), 1);
+    assert!(n.remove_pod("a"));
+    assert!(!n.may_have_pod_labelled("ns1", "foo", "bar"));
+    assert!(n.may_have_pod_labelled("ns2", "foo", "bar"));
+    assert_eq!(count_now(&n, &foo_bar, "ns1"), 0);
+    n.add_pod(labelled("a", "ns1", json!({"foo": "bar"})));
+    assert_eq!(count_now(&n, &foo_bar, "ns1"), 1);
+}
