@@ -176,7 +176,11 @@ async fn list_all_pods(client: &kube::Client) -> anyhow::Result<()> {
     use http_body_util::BodyExt;
     let request = http::Request::get("/api/v1/pods").body(kube::client::Body::empty())?;
     let response = client.send(request).await?;
-    anyhow::ensure!(response.status().is_success(), "LIST pods: {}", response.status());
+    anyhow::ensure!(
+        response.status().is_success(),
+        "LIST pods: {}",
+        response.status()
+    );
     let mut body = response.into_body();
     while let Some(frame) = body.frame().await {
         frame?;
