@@ -192,14 +192,15 @@ impl Cache {
         }
     }
 
-    /// A relist of the pods is complete and `seen` holds the uids it listed: confirmed pods
-    /// it did not list were deleted while the watch was away, and no longer count. Assumed
-    /// pods stay (their binding may be newer than the list).
+    /// A relist of the pods is complete and `seen` holds the uids it listed: pods it did not
+    /// list were deleted while the watch was away, and no longer count. That includes
+    /// assumed ones: a pod is assumed only once the watch has shown it, so it was created
+    /// before the list, which shows every pod still there (bound or not).
     pub fn retain_listed_pods(&mut self, seen: &HashSet<String>) {
         let gone: Vec<String> = self
             .pods
             .iter()
-            .filter(|(uid, s)| !s.assumed && !seen.contains(uid.as_str()))
+            .filter(|(uid, _)| !seen.contains(uid.as_str()))
             .map(|(uid, _)| uid.clone())
             .collect();
         for uid in gone {
@@ -219,6 +220,11 @@ impl Cache {
         for name in gone {
             self.remove_node(&name);
         }
+    }
+
+    /// Whether the pod is assumed (chosen here, its binding not yet seen by the watch).
+    pub fn is_assumed(&self, uid: &str) -> bool {
+        self.pods.get(uid).is_some_and(|s| s.assumed)
     }
 
     /// Whether the pod is known (bound or assumed).
@@ -317,7 +323,7 @@ mod tests {
     }
 
     #[test]
-    fn a_relist_drops_what_it_did_not_list_but_keeps_assumed_pods() {
+    fn a_relist_drops_what_it_did_not_list() {
         let mut cache = Cache::new();
         for name in ["a", "b"] {
             cache.upsert_node(node(name));
@@ -325,14 +331,20 @@ mod tests {
         cache.upsert_bound_pod(bound("kept", "a"));
         cache.upsert_bound_pod(bound("deleted-meanwhile", "a"));
         cache.assume(pod(json!({"metadata": {"name": "binding"}})), "b");
-        let listed: HashSet<String> = ["kept".to_owned()].into();
+        cache.assume(
+            pod(json!({"metadata": {"name": "assumed-then-deleted"}})),
+            "b",
+        );
+        assert!(cache.is_assumed("binding"));
+        let listed: HashSet<String> = ["kept".to_owned(), "binding".to_owned()].into();
         cache.retain_listed_pods(&listed);
         assert!(cache.has_pod("kept"));
         assert!(!cache.has_pod("deleted-meanwhile"));
         assert!(
             cache.has_pod("binding"),
-            "an assumed pod waits for its binding"
+            "a listed assumed pod waits for its binding"
         );
+        assert!(!cache.has_pod("assumed-then-deleted"));
         let snapshot = cache.snapshot();
         let on = |n: &str| snapshot.nodes[snapshot.position(n).unwrap()].pods.len();
         assert_eq!((on("a"), on("b")), (1, 1));

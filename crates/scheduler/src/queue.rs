@@ -205,6 +205,18 @@ impl SchedulingQueue {
         self.lock().remove(uid);
     }
 
+    /// Forgets every queued pod whose uid `keep` refuses (deleted while the watch was away).
+    pub fn retain(&self, keep: impl Fn(&str) -> bool) {
+        let mut inner = self.lock();
+        let gone: Vec<String> = (inner.entries.keys())
+            .filter(|uid| !keep(uid))
+            .cloned()
+            .collect();
+        for uid in gone {
+            inner.remove(&uid);
+        }
+    }
+
     /// Waits for the next pod to schedule; `None` once the queue is closed.
     pub async fn pop(&self) -> Option<QueuedPod> {
         loop {

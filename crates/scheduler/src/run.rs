@@ -95,11 +95,13 @@ async fn watch_pods(client: kube::Client, shared: Arc<Shared>, name: String) {
             }
             Ok(WatchEvent::Init) => listed.clear(),
             Ok(WatchEvent::InitDone) => {
+                let listed = std::mem::take(&mut listed);
+                shared.queue.retain(|uid| listed.contains(uid));
                 shared
                     .cache
                     .lock()
                     .unwrap_or_else(std::sync::PoisonError::into_inner)
-                    .retain_listed_pods(&std::mem::take(&mut listed));
+                    .retain_listed_pods(&listed);
                 shared.queue.move_all_unschedulable();
             }
             Ok(WatchEvent::Delete(pod)) => {
@@ -133,7 +135,16 @@ fn on_pod(shared: &Shared, pod: Pod, name: &str) {
             shared.queue.move_all_unschedulable();
         }
     } else if pending_and_ours(&pod, name) {
-        shared.queue.add_or_update(pod);
+        let assumed = shared
+            .cache
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .is_assumed(&uid);
+        // An assumed pod shows up unbound until the watch reaches its binding: it is not
+        // scheduled again (upstream skips assumed pods the same way).
+        if !assumed {
+            shared.queue.add_or_update(pod);
+        }
     } else {
         shared.queue.delete(&uid);
     }
