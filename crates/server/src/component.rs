@@ -6,8 +6,10 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 /// Starts a component on a new thread named `name` with its own single-threaded runtime:
-/// `start` runs there and returns the component's task. The returned task (on the caller's
-/// runtime) ends when the component's does.
+/// `start` runs there (so a client it builds dispatches there too) and returns the
+/// component's task. The returned task (on the caller's runtime) ends when the component's
+/// does; when it is dropped instead (the caller's runtime shut down, the server dropped
+/// without a shutdown), the component is stopped and its thread ends.
 ///
 /// The scheduling loop is CPU work between awaits. On the server's two workers it either
 /// held one of them for long stretches (its own watch then fell behind its bindings) or,
@@ -25,11 +27,16 @@ where
         .build()
         .with_context(|| format!("starting the {name} runtime"))?;
     let (done, finished) = oneshot::channel::<()>();
+    let (alive, caller_gone) = oneshot::channel::<()>();
     std::thread::Builder::new()
         .name(name.to_owned())
         .spawn(move || {
             runtime.block_on(async move {
-                let _ = start().await;
+                let component = start();
+                tokio::select! {
+                    _ = component => {}
+                    _ = caller_gone => {}
+                }
             });
             // Dropping the runtime cancels what the component left running (bindings in
             // flight, watches) before the caller hears that it ended.
@@ -38,6 +45,7 @@ where
         })
         .with_context(|| format!("starting the {name} thread"))?;
     Ok(tokio::spawn(async move {
+        let _alive = alive;
         let _ = finished.await;
     }))
 }

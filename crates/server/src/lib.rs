@@ -236,9 +236,17 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer> {
     let identity = format!("{}_{}", hostname(), addr.port());
     // The scheduler runs on a thread of its own.
     let scheduler = if config.scheduler {
-        let client = client(rkube_api::agent::SCHEDULER);
-        let (identity, stop) = (identity.clone(), stop.clone());
+        let (api, identity, stop) = (api.clone(), identity.clone(), stop.clone());
         Some(component::on_own_thread("scheduler", move || {
+            // Built on the scheduler's thread: the client's dispatch task runs there.
+            let client = kube::Client::new(
+                rkube_apiserver::in_process(
+                    api,
+                    rkube_apiserver::loopback_user(),
+                    Some(rkube_api::agent::SCHEDULER),
+                ),
+                "default",
+            );
             rkube_scheduler::spawn(
                 client,
                 rkube_scheduler::Options::default(),
