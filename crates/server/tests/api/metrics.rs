@@ -59,7 +59,22 @@ async fn metrics_count_and_time_requests_as_upstream_labels_them() {
         .await
         .unwrap();
 
-    let (code, content_type, text) = scrape(&c.client).await;
+    // The object counts are the watch cache's, whose feed applies the delete on its own
+    // thread, maybe after the delete has answered: scrape until it shows.
+    let mut attempts = 0;
+    let (code, content_type, text) = loop {
+        let (code, content_type, text) = scrape(&c.client).await;
+        let counted = value(
+            &text,
+            "apiserver_storage_objects",
+            "resource=\"configmaps\"",
+        );
+        attempts += 1;
+        if counted == Some(0.0) || attempts == 50 {
+            break (code, content_type, text);
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
     assert_eq!(code, 200, "{text}");
     assert_eq!(content_type, "text/plain; version=0.0.4; charset=utf-8");
     assert!(text.contains("# TYPE apiserver_request_total counter\n"));
