@@ -126,19 +126,13 @@ pub fn watch_namespaces(client: &kube::Client, shared: Arc<Shared>) -> JoinHandl
                 Ok(Event::Apply(ns) | Event::InitApply(ns)) => {
                     let name = ns.metadata.name.unwrap_or_default();
                     let labels = ns.metadata.labels.unwrap_or_default();
-                    let changed = shared
-                        .cache
-                        .lock()
-                        .unwrap_or_else(std::sync::PoisonError::into_inner)
-                        .set_namespace_labels(&name, labels);
+                    let changed = shared.cache().set_namespace_labels(&name, labels);
                     if changed {
                         shared.queue.move_all_unschedulable();
                     }
                 }
                 Ok(Event::Delete(ns)) => shared
-                    .cache
-                    .lock()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .cache()
                     .remove_namespace(&ns.metadata.name.unwrap_or_default()),
                 Ok(Event::Init | Event::InitDone) => {}
                 Err(err) => tracing::warn!(%err, "namespace watch"),

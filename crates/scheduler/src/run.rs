@@ -75,6 +75,30 @@ fn pending_and_ours(pod: &Pod, name: &str) -> bool {
         && crate::cache::is_active(pod)
 }
 
+/// The keys a watch's relist has shown so far: when the relist completes, the objects it did
+/// not show were deleted while the watch was away.
+#[derive(Default)]
+struct Relist(HashSet<String>);
+
+impl Relist {
+    /// Follows one event of the watch; returns every key listed when it completes a relist.
+    fn follow<K>(
+        &mut self,
+        event: &Result<WatchEvent<K>, watcher::Error>,
+        key: impl Fn(&K) -> Option<&String>,
+    ) -> Option<HashSet<String>> {
+        match event {
+            Ok(WatchEvent::Init) => self.0.clear(),
+            Ok(WatchEvent::InitApply(object)) => {
+                self.0.insert(key(object).cloned().unwrap_or_default());
+            }
+            Ok(WatchEvent::InitDone) => return Some(std::mem::take(&mut self.0)),
+            _ => {}
+        }
+        None
+    }
+}
+
 /// Feeds pod events into the queue (unscheduled pods) and the cache (bound pods).
 async fn watch_pods(client: kube::Client, shared: Arc<Shared>, name: String) {
     let api: Api<Pod> = Api::all(client);
@@ -84,34 +108,20 @@ async fn watch_pods(client: kube::Client, shared: Arc<Shared>, name: String) {
             .default_backoff()
             .modify(|pod| pod.metadata.managed_fields = None),
     );
-    // The uids a relist has shown so far: when it completes, the others are gone.
-    let mut listed = HashSet::new();
+    let mut relist = Relist::default();
     while let Some(event) = stream.next().await {
+        if let Some(listed) = relist.follow(&event, |pod: &Pod| pod.metadata.uid.as_ref()) {
+            shared.queue.retain(|uid| listed.contains(uid));
+            shared.cache().retain_listed_pods(&listed);
+            shared.queue.move_all_unschedulable();
+        }
         match event {
-            Ok(WatchEvent::Apply(pod)) => on_pod(&shared, pod, &name),
-            Ok(WatchEvent::InitApply(pod)) => {
-                listed.insert(pod.metadata.uid.clone().unwrap_or_default());
-                on_pod(&shared, pod, &name);
-            }
-            Ok(WatchEvent::Init) => listed.clear(),
-            Ok(WatchEvent::InitDone) => {
-                let listed = std::mem::take(&mut listed);
-                shared.queue.retain(|uid| listed.contains(uid));
-                shared
-                    .cache
-                    .lock()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner)
-                    .retain_listed_pods(&listed);
-                shared.queue.move_all_unschedulable();
-            }
+            Ok(WatchEvent::Apply(pod) | WatchEvent::InitApply(pod)) => on_pod(&shared, pod, &name),
+            Ok(WatchEvent::Init | WatchEvent::InitDone) => {}
             Ok(WatchEvent::Delete(pod)) => {
                 let uid = pod.metadata.uid.clone().unwrap_or_default();
                 shared.queue.delete(&uid);
-                shared
-                    .cache
-                    .lock()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner)
-                    .remove_pod(&uid);
+                shared.cache().remove_pod(&uid);
                 // Freed resources may let waiting pods fit.
                 shared.queue.move_all_unschedulable();
             }
@@ -126,20 +136,12 @@ fn on_pod(shared: &Shared, pod: Pod, name: &str) {
     if bound(&pod) {
         shared.queue.delete(&uid);
         let freed = !crate::cache::is_active(&pod);
-        shared
-            .cache
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .upsert_bound_pod(pod);
+        shared.cache().upsert_bound_pod(pod);
         if freed {
             shared.queue.move_all_unschedulable();
         }
     } else if pending_and_ours(&pod, name) {
-        let assumed = shared
-            .cache
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .is_assumed(&uid);
+        let assumed = shared.cache().is_assumed(&uid);
         // An assumed pod shows up unbound until the watch reaches its binding: it is not
         // scheduled again (upstream skips assumed pods the same way).
         if !assumed {
@@ -154,35 +156,21 @@ fn on_pod(shared: &Shared, pod: Pod, name: &str) {
 async fn watch_nodes(client: kube::Client, shared: Arc<Shared>) {
     let api: Api<Node> = Api::all(client);
     let mut stream = Box::pin(watcher::watcher(api, watcher::Config::default()).default_backoff());
-    // The names a relist has shown so far: when it completes, the others are gone.
-    let mut listed = HashSet::new();
+    let mut relist = Relist::default();
     while let Some(event) = stream.next().await {
-        if let Ok(WatchEvent::InitApply(node)) = &event {
-            listed.insert(node.metadata.name.clone().unwrap_or_default());
+        if let Some(listed) = relist.follow(&event, |node: &Node| node.metadata.name.as_ref()) {
+            shared.cache().retain_listed_nodes(&listed);
         }
         match event {
             Ok(WatchEvent::Apply(node) | WatchEvent::InitApply(node)) => {
-                shared
-                    .cache
-                    .lock()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner)
-                    .upsert_node(Arc::new(node));
+                shared.cache().upsert_node(Arc::new(node));
                 shared.queue.move_all_unschedulable();
             }
             Ok(WatchEvent::Delete(node)) => {
                 let name = node.metadata.name.unwrap_or_default();
-                shared
-                    .cache
-                    .lock()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner)
-                    .remove_node(&name);
+                shared.cache().remove_node(&name);
             }
-            Ok(WatchEvent::Init) => listed.clear(),
-            Ok(WatchEvent::InitDone) => shared
-                .cache
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .retain_listed_nodes(&std::mem::take(&mut listed)),
+            Ok(WatchEvent::Init | WatchEvent::InitDone) => {}
             Err(err) => tracing::warn!(%err, "node watch"),
         }
     }
@@ -348,11 +336,7 @@ async fn bind(client: kube::Client, shared: Arc<Shared>, pod: Arc<Pod>, node: St
         }
         Err(err) => {
             tracing::info!(pod = %format!("{ns}/{name}"), %node, %err, "binding failed; retrying");
-            shared
-                .cache
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .forget(&uid);
+            shared.cache().forget(&uid);
             match err {
                 // Gone, or bound by someone else: nothing to retry.
                 kube::Error::Api(s) if s.code == 404 || s.code == 409 => shared.queue.done(&uid),
@@ -412,11 +396,7 @@ pub async fn run(
             _ = rkube_leader::changed(&mut leading) => continue,
         };
         let Some(queued) = next else { break };
-        let generation_before = shared
-            .cache
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .generation();
+        let generation_before = shared.cache().generation();
         let (decision, _) = cycle(&mut algorithm, &shared, &queued);
         // A cycle is CPU work between awaits; without a yield the loop ran cycle after cycle
         // while the scheduler's own watches waited, and at 2,500 nodes its cache fell tens
@@ -434,12 +414,7 @@ pub async fn run(
                 });
             }
             Decision::Unschedulable(message) => {
-                let changed = shared
-                    .cache
-                    .lock()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner)
-                    .generation()
-                    != generation_before;
+                let changed = shared.cache().generation() != generation_before;
                 shared.queue.unschedulable(queued.uid(), changed);
                 let (client, pod) = (client.clone(), queued.pod.clone());
                 tokio::spawn(async move {
@@ -492,4 +467,35 @@ pub fn spawn(
         shutdown.clone(),
     );
     tokio::spawn(run(client, options, leading, shutdown))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn named(name: &str) -> Node {
+        serde_json::from_value(serde_json::json!({"metadata": {"name": name}})).unwrap()
+    }
+
+    #[test]
+    fn a_relist_reports_what_it_listed_once_complete() {
+        let mut relist = Relist::default();
+        fn key(node: &Node) -> Option<&String> {
+            node.metadata.name.as_ref()
+        }
+        let mut follow = |event: WatchEvent<Node>| relist.follow(&Ok(event), key);
+        assert_eq!(follow(WatchEvent::Init), None);
+        assert_eq!(
+            follow(WatchEvent::InitApply(named("gone-with-the-first"))),
+            None
+        );
+        // A relist that starts over forgets what the interrupted one showed.
+        assert_eq!(follow(WatchEvent::Init), None);
+        assert_eq!(follow(WatchEvent::InitApply(named("a"))), None);
+        assert_eq!(follow(WatchEvent::Apply(named("b"))), None);
+        assert_eq!(follow(WatchEvent::InitApply(named("c"))), None);
+        let listed = follow(WatchEvent::InitDone).expect("a complete relist");
+        assert_eq!(listed, ["a".to_owned(), "c".to_owned()].into());
+        assert_eq!(follow(WatchEvent::InitDone), Some(HashSet::new()));
+    }
 }

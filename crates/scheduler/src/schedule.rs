@@ -164,6 +164,15 @@ pub struct Shared {
     pub owners: Option<crate::listers::Owners>,
 }
 
+impl Shared {
+    /// The node cache, locked (a panic while it was held does not poison it for good).
+    pub fn cache(&self) -> std::sync::MutexGuard<'_, Cache> {
+        self.cache
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
 /// Runs one cycle for a popped pod, under the cache lock; returns the decision and whether the
 /// cluster changed while the pod was queued (so an unschedulable pod should retry soon).
 pub fn cycle(
@@ -176,10 +185,7 @@ pub fn cycle(
         info.default_spread_selector = owners.default_selector(&queued.pod);
     }
     let info = Arc::new(info);
-    let mut cache = shared
-        .cache
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let mut cache = shared.cache();
     let snapshot = cache.snapshot();
     let decision = algorithm.schedule(&info, &snapshot);
     // Released first, so assuming the pod changes the cache's node list in place.

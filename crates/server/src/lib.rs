@@ -123,6 +123,16 @@ impl std::fmt::Debug for RunningServer {
     }
 }
 
+/// A client of `api` for an in-process component: requests go through the router itself (no
+/// socket, no TLS), as the loopback user, with the component's user agent. Its dispatch task
+/// runs on the runtime current when it is built.
+fn in_process_client(api: Arc<ApiServer>, agent: &'static str) -> kube::Client {
+    kube::Client::new(
+        rkube_apiserver::in_process(api, rkube_apiserver::loopback_user(), Some(agent)),
+        "default",
+    )
+}
+
 /// This machine's host name.
 fn hostname() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname")
@@ -226,29 +236,14 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer> {
     pki::write_kubeconfig(&kubeconfig, &server_url, &pki)?;
     let tls = serve::tls_config(&pki.serving.cert, &pki.serving.key, &pki.ca.cert)?;
     let (shutdown, stop) = watch::channel(false);
-    // In-process components reach the API through the router itself: no socket, no TLS.
-    let client = |agent| {
-        kube::Client::new(
-            rkube_apiserver::in_process(api.clone(), rkube_apiserver::loopback_user(), Some(agent)),
-            "default",
-        )
-    };
     let identity = format!("{}_{}", hostname(), addr.port());
     // The scheduler runs on a thread of its own.
     let scheduler = if config.scheduler {
         let (api, identity, stop) = (api.clone(), identity.clone(), stop.clone());
         Some(component::on_own_thread("scheduler", move || {
             // Built on the scheduler's thread: the client's dispatch task runs there.
-            let client = kube::Client::new(
-                rkube_apiserver::in_process(
-                    api,
-                    rkube_apiserver::loopback_user(),
-                    Some(rkube_api::agent::SCHEDULER),
-                ),
-                "default",
-            );
             rkube_scheduler::spawn(
-                client,
+                in_process_client(api, rkube_api::agent::SCHEDULER),
                 rkube_scheduler::Options::default(),
                 true,
                 &identity,
@@ -268,7 +263,7 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer> {
     }
     let controllers = config.controllers.then(|| {
         rkube_controllers::spawn(
-            client(rkube_api::agent::CONTROLLER_MANAGER),
+            in_process_client(api.clone(), rkube_api::agent::CONTROLLER_MANAGER),
             controller_options,
             true,
             &identity,
