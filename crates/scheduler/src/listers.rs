@@ -1,13 +1,14 @@
 //! What the scheduler reads besides pods and nodes: namespaces (their labels, for affinity
-//! terms with namespace selectors, kept in the node cache) and the objects that select pods
+//! terms with namespace selectors, kept in the node cache), the objects that select pods
 //! — Services, ReplicationControllers, ReplicaSets, StatefulSets — for PodTopologySpread's
-//! system default constraints.
+//! system default constraints, and PodDisruptionBudgets for preemption.
 
 use crate::framework::labels::Selector;
 use crate::plugins::pod_topology_spread::default_spread_selector;
 use crate::schedule::Shared;
 use k8s_openapi::api::apps::v1::{ReplicaSet, StatefulSet};
 use k8s_openapi::api::core::v1::{Namespace, Pod, ReplicationController, Service};
+use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use kube::Resource;
 use kube::api::Api;
 use kube::runtime::WatchStreamExt;
@@ -112,6 +113,54 @@ impl Owners {
             rs.as_deref(),
             ss.as_deref(),
         )
+    }
+}
+
+/// Read-only cache of the PodDisruptionBudgets (policy/v1) that preemption respects.
+#[derive(Clone)]
+pub struct DisruptionBudgets {
+    /// `None` when the API server does not serve policy/v1 PodDisruptionBudgets: then there
+    /// are none, as upstream without a PDB lister.
+    store: Option<Store<PodDisruptionBudget>>,
+}
+
+impl DisruptionBudgets {
+    /// Starts watching if the API server serves policy/v1 PodDisruptionBudgets; the task ends
+    /// when aborted.
+    pub async fn spawn(
+        client: &kube::Client,
+        tasks: &mut Vec<JoinHandle<()>>,
+    ) -> DisruptionBudgets {
+        let served = match client.list_api_group_resources("policy/v1").await {
+            Ok(list) => list
+                .resources
+                .iter()
+                .any(|r| r.name == "poddisruptionbudgets"),
+            Err(kube::Error::Api(status)) if status.code == 404 => {
+                tracing::info!("policy/v1 is not served; preemption sees no PodDisruptionBudgets");
+                false
+            }
+            Err(err) => {
+                tracing::warn!(%err, "discovering policy/v1; not watching PodDisruptionBudgets");
+                false
+            }
+        };
+        DisruptionBudgets {
+            store: served.then(|| reflect(client, tasks)),
+        }
+    }
+
+    /// Waits until the store holds its first full list.
+    pub async fn ready(&self) {
+        if let Some(store) = &self.store {
+            let _ = store.wait_until_ready().await;
+        }
+    }
+
+    /// Every budget of every namespace (upstream's `getPodDisruptionBudgets`); empty when
+    /// PodDisruptionBudgets are not served.
+    pub fn list(&self) -> Vec<Arc<PodDisruptionBudget>> {
+        self.store.as_ref().map(Store::state).unwrap_or_default()
     }
 }
 

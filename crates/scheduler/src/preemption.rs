@@ -2,9 +2,15 @@
 //! fits nowhere, find the node where evicting the fewest, least important lower-priority pods
 //! lets it fit. No API calls: the caller evicts the victims and nominates the node.
 //!
+//! PodDisruptionBudgets (policy/v1, passed in by the caller from its watch-fed cache) are
+//! respected as upstream does: on each node, a potential victim whose eviction would take a
+//! matching budget's `status.disruptionsAllowed` below zero is "violating"; violating victims
+//! are reprieved first, the ones that still must go are counted, and the node with the fewest
+//! such violations wins before any other criterion. Budgets only steer the choice: a
+//! preemption that violates one is still made when nothing better exists (upstream's
+//! preemption deletes its victims without the eviction API, as here).
+//!
 //! Not modelled (documented gaps against upstream):
-//! - PodDisruptionBudgets are ignored: every candidate has 0 PDB violations and victims are
-//!   reprieved in one pass (upstream first reprieves PDB-violating victims).
 //! - Pods nominated to a node (upstream's `RunFilterPluginsWithNominatedPods`) and extenders
 //!   are not considered.
 //! - Nodes are dry-run in snapshot order from offset 0 (upstream starts at a random offset
@@ -14,11 +20,14 @@
 //!   incremental `AddPod`/`RemovePod` PreFilter extensions (same result, more work).
 
 use std::cmp::Ordering;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::api::policy::v1::PodDisruptionBudget;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
+use crate::framework::labels::{Selector, pod_labels};
 use crate::framework::{Code, CycleState, NodeInfo, PodInfo, Profile, Snapshot, Status};
 
 /// Per-node reason when a node was rejected by filters as UnschedulableAndUnresolvable (or has
@@ -51,6 +60,9 @@ pub struct Candidate {
     pub node: String,
     /// Pods to evict, most important first (descending priority, then earlier start time).
     pub victims: Vec<Arc<PodInfo>>,
+    /// How many victims could not be reprieved although evicting them violates a
+    /// PodDisruptionBudget (upstream's `NumPDBViolations`).
+    pub num_pdb_violations: usize,
 }
 
 /// What preemption decided.
@@ -165,14 +177,17 @@ pub fn eligible_to_preempt(
 /// `Unschedulable` are candidates, nodes absent from it count as UnschedulableAndUnresolvable.
 /// On each candidate node all pods of lower priority are removed; if the pod then fits (the
 /// profile's PreFilters on a snapshot with that node modified, then its Filters on the node),
-/// the potential victims are added back most important first, each kept when the pod still
-/// fits; the rest are the victims. The best candidate is chosen as upstream's
-/// `pickOneNodeForPreemption`. PodDisruptionBudgets are ignored (see the module docs).
+/// the potential victims are added back — first those whose eviction would violate one of
+/// `pdbs`, then the others, each group most important first — each kept when the pod still
+/// fits; the rest are the victims. As upstream's `DryRunPreemption`, nodes are dry-run until
+/// at least one candidate violates no budget and enough candidates were found; the best
+/// candidate is chosen as upstream's `pickOneNodeForPreemption`.
 pub fn preempt(
     profile: &Profile,
     pod: &PodInfo,
     snapshot: &Snapshot,
     statuses: &[(String, Status)],
+    pdbs: &[Arc<PodDisruptionBudget>],
 ) -> Outcome {
     if let Err(msg) = eligible_to_preempt(pod, snapshot, statuses) {
         return Outcome::NotPossible {
@@ -195,18 +210,32 @@ pub fn preempt(
     let wanted = (potential.len() * MIN_CANDIDATE_NODES_PERCENTAGE / 100)
         .max(MIN_CANDIDATE_NODES_ABSOLUTE)
         .min(potential.len());
+    let budgets = parse_budgets(pdbs);
     let mut node_statuses: Vec<Option<Status>> = vec![None; total];
-    let mut candidates: Vec<Candidate> = Vec::new();
+    // Upstream keeps two lists of at most `wanted` candidates each, and stops once one
+    // candidate violates no budget and both lists together hold `wanted`.
+    let mut non_violating: Vec<Candidate> = Vec::new();
+    let mut violating: Vec<Candidate> = Vec::new();
     for idx in potential {
-        if candidates.len() >= wanted {
+        if !non_violating.is_empty() && non_violating.len() + violating.len() >= wanted {
             break;
         }
         let name = snapshot.nodes[idx].name().to_string();
-        match select_victims(profile, pod, snapshot, idx) {
-            Ok(victims) if !victims.is_empty() => candidates.push(Candidate {
-                node: name,
-                victims,
-            }),
+        match select_victims(profile, pod, snapshot, idx, &budgets) {
+            Ok((victims, num_pdb_violations)) if !victims.is_empty() => {
+                let list = if num_pdb_violations == 0 {
+                    &mut non_violating
+                } else {
+                    &mut violating
+                };
+                if list.len() < wanted {
+                    list.push(Candidate {
+                        node: name,
+                        victims,
+                        num_pdb_violations,
+                    });
+                }
+            }
             Ok(_) => {
                 node_statuses[idx] = Some(Status::error(format!(
                     "expected at least one victim pod on node {name:?}"
@@ -215,6 +244,8 @@ pub fn preempt(
             Err(status) => node_statuses[idx] = Some(status),
         }
     }
+    let mut candidates = non_violating;
+    candidates.append(&mut violating);
     if candidates.is_empty() {
         let per_node: Vec<(String, Status)> = snapshot
             .nodes
@@ -254,14 +285,16 @@ fn fits(
     profile.run_filters(&state, pod, &modified.nodes[idx])
 }
 
-/// Upstream's `SelectVictimsOnNode` (without PDBs): the fewest, least important lower-priority
-/// pods to evict from `snapshot.nodes[idx]`, most important first; or why none helps.
+/// Upstream's `SelectVictimsOnNode`: the fewest, least important lower-priority pods to evict
+/// from `snapshot.nodes[idx]`, most important first, and how many of them violate a budget;
+/// or why none helps.
 fn select_victims(
     profile: &Profile,
     pod: &PodInfo,
     snapshot: &Snapshot,
     idx: usize,
-) -> Result<Vec<Arc<PodInfo>>, Status> {
+    budgets: &[Budget<'_>],
+) -> Result<(Vec<Arc<PodInfo>>, usize), Status> {
     let original = &snapshot.nodes[idx];
     let priority = pod_priority(&pod.pod);
     let (mut potential, kept): (Vec<_>, Vec<_>) = original
@@ -285,27 +318,105 @@ fn select_victims(
         return Err(status);
     }
     potential.sort_by(|a, b| importance(a, b));
+    // Reprieve the violating victims first, then the others, each most important first.
+    let (violating, non_violating) = split_by_pdb_violation(potential, budgets);
+    let passes = (violating.into_iter().map(|p| (p, true)))
+        .chain(non_violating.into_iter().map(|p| (p, false)));
     let mut victims = Vec::new();
-    for p in potential {
+    let mut num_pdb_violations = 0;
+    for (p, violates) in passes {
         let mut trial = current.clone();
         trial.add_pod(p.clone());
         if fits(profile, pod, snapshot, idx, &trial).is_success() {
             current = trial;
         } else {
+            num_pdb_violations += usize::from(violates);
             victims.push(p);
         }
     }
-    Ok(victims)
+    // Two passes may interleave importance: restore the order (stable).
+    victims.sort_by(|a, b| importance(a, b));
+    Ok((victims, num_pdb_violations))
+}
+
+/// A PodDisruptionBudget that can match pods, parsed once per preemption.
+struct Budget<'a> {
+    /// The budget's namespace: only pods there match.
+    namespace: &'a str,
+    /// The parsed `spec.selector` (never empty or nil: those match nothing and are dropped).
+    selector: Selector,
+    /// `status.disruptedPods`: pods whose eviction the API server already counted.
+    disrupted: Option<&'a BTreeMap<String, Time>>,
+    /// `status.disruptionsAllowed` (0 without a status).
+    allowed: i32,
+}
+
+/// The budgets of `pdbs` that can match a pod: as upstream, a nil or empty selector matches
+/// nothing, nor does an invalid one.
+fn parse_budgets(pdbs: &[Arc<PodDisruptionBudget>]) -> Vec<Budget<'_>> {
+    pdbs.iter()
+        .filter_map(|pdb| {
+            let selector = pdb.spec.as_ref().and_then(|s| s.selector.as_ref());
+            let selector = Selector::from_label_selector(selector).ok()?;
+            if selector == Selector::Nothing || selector.is_everything() {
+                return None;
+            }
+            let status = pdb.status.as_ref();
+            Some(Budget {
+                namespace: pdb.metadata.namespace.as_deref().unwrap_or(""),
+                selector,
+                disrupted: status.and_then(|s| s.disrupted_pods.as_ref()),
+                allowed: status.map_or(0, |s| s.disruptions_allowed),
+            })
+        })
+        .collect()
+}
+
+/// Upstream's `filterPodsWithPDBViolation`: splits `pods` (order kept) into those whose
+/// eviction would violate a budget and the others. Each pod, in order, uses up one disruption
+/// of every budget in its namespace whose selector matches its labels, unless the budget
+/// lists it in `disruptedPods` already; it violates when one of them goes below zero. A pod
+/// without labels matches no budget.
+fn split_by_pdb_violation(
+    pods: Vec<Arc<PodInfo>>,
+    budgets: &[Budget<'_>],
+) -> (Vec<Arc<PodInfo>>, Vec<Arc<PodInfo>>) {
+    let mut allowed: Vec<i64> = budgets.iter().map(|b| i64::from(b.allowed)).collect();
+    let mut violating = Vec::new();
+    let mut non_violating = Vec::new();
+    for p in pods {
+        let labels = pod_labels(&p.pod);
+        let namespace = p.pod.metadata.namespace.as_deref().unwrap_or("");
+        let name = p.pod.metadata.name.as_deref().unwrap_or("");
+        let mut violates = false;
+        if !labels.is_empty() {
+            for (budget, left) in budgets.iter().zip(allowed.iter_mut()) {
+                let counted = budget.disrupted.is_some_and(|d| d.contains_key(name));
+                if budget.namespace != namespace || counted || !budget.selector.matches(labels) {
+                    continue;
+                }
+                *left -= 1;
+                violates |= *left < 0;
+            }
+        }
+        if violates {
+            violating.push(p);
+        } else {
+            non_violating.push(p);
+        }
+    }
+    (violating, non_violating)
 }
 
 /// Upstream's `pickOneNodeForPreemption` with its default criteria, each narrowing the ties of
-/// the previous: fewest PDB violations (always 0 here), lowest highest-priority victim,
+/// the previous: fewest PDB violations, lowest highest-priority victim,
 /// smallest sum of victim priorities (each offset by 2^31 so negative priorities still count),
 /// fewest victims, latest earliest start time among the highest-priority victims, then the
 /// first. Returns an index into `candidates` (0 when empty).
 fn pick_one_node(candidates: &[Candidate]) -> usize {
     let highest = |c: &Candidate| c.victims.iter().map(|p| pod_priority(&p.pod)).max();
-    let criteria: [&dyn Fn(&Candidate) -> i128; 4] = [
+    let criteria: [&dyn Fn(&Candidate) -> i128; 5] = [
+        &|c| -i128::try_from(c.num_pdb_violations).unwrap_or(i128::MAX),
         &|c| -i128::from(highest(c).unwrap_or(i32::MIN)),
         &|c| {
             -c.victims
@@ -338,261 +449,4 @@ fn pick_one_node(candidates: &[Candidate]) -> usize {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::plugins::testutil::{node, pod, snapshot, with_pods};
-    use serde_json::json;
-
-    fn prio_pod(name: &str, priority: i32, cpu: &str) -> Arc<PodInfo> {
-        pod(
-            json!({"metadata": {"name": name}, "spec": {"priority": priority,
-            "containers": [{"name": "c", "resources": {"requests": {"cpu": cpu}}}]}}),
-        )
-    }
-
-    fn cpu_node(name: &str, cpu: &str, labels: serde_json::Value) -> NodeInfo {
-        node(json!({"metadata": {"name": name, "labels": labels},
-            "status": {"allocatable": {"cpu": cpu, "memory": "8Gi", "pods": "110"}}}))
-    }
-
-    /// Runs the default profile's PreFilter and Filter as a scheduling cycle would, then
-    /// preemption with the failed nodes' statuses.
-    fn run(pod: &PodInfo, snap: &Snapshot) -> Outcome {
-        let profile = Profile::default_profile();
-        let mut state = CycleState::new();
-        let pre = profile.run_pre_filters(&mut state, pod, snap);
-        let statuses = if pre.is_success() {
-            let outcome = profile
-                .filter_all(&state, pod, snap)
-                .expect("no filter error");
-            assert!(outcome.feasible.is_empty(), "pod must not fit anywhere");
-            outcome.failed
-        } else {
-            uniform_statuses(snap, &pre)
-        };
-        preempt(&profile, pod, snap, &statuses)
-    }
-
-    fn preempted(outcome: Outcome) -> (String, Vec<String>) {
-        match outcome {
-            Outcome::Preempt(c) => {
-                let names = c
-                    .victims
-                    .iter()
-                    .map(|v| v.pod.metadata.name.clone().unwrap_or_default());
-                (c.node.clone(), names.collect())
-            }
-            Outcome::NotPossible { message } => panic!("expected preemption, got {message:?}"),
-        }
-    }
-
-    fn not_possible(outcome: Outcome) -> String {
-        match outcome {
-            Outcome::NotPossible { message } => message,
-            Outcome::Preempt(c) => panic!("expected no preemption, got {c:?}"),
-        }
-    }
-
-    #[test]
-    fn preempts_lowest_priority_and_reprieves_the_rest() {
-        // 5 cpu, all used: h (20) stays; c (3), b (2) are reprieved, a (1) is evicted.
-        let pods = [
-            prio_pod("h", 20, "1"),
-            prio_pod("a", 1, "1"),
-            prio_pod("c", 3, "2"),
-            prio_pod("b", 2, "1"),
-        ];
-        let snap = snapshot(vec![with_pods(cpu_node("n1", "5", json!({})), &pods)]);
-        let incoming = prio_pod("p", 10, "1");
-        assert_eq!(
-            preempted(run(&incoming, &snap)),
-            ("n1".into(), vec!["a".into()])
-        );
-
-        // Needing 2 cpu: c is reprieved, then b and a must go, most important first.
-        let incoming = prio_pod("p", 10, "2");
-        assert_eq!(
-            preempted(run(&incoming, &snap)),
-            ("n1".into(), vec!["b".into(), "a".into()])
-        );
-    }
-
-    #[test]
-    fn equal_priority_reprieves_earlier_started_pod() {
-        let mut early = (*prio_pod("early", 1, "1")).clone();
-        let mut p = (*early.pod).clone();
-        p.status = serde_json::from_value(json!({"startTime": "2024-01-01T00:00:00Z"})).ok();
-        early.pod = Arc::new(p);
-        let pods = [prio_pod("late", 1, "1"), Arc::new(early)];
-        let snap = snapshot(vec![with_pods(cpu_node("n1", "2", json!({})), &pods)]);
-        let incoming = prio_pod("p", 10, "1");
-        assert_eq!(
-            preempted(run(&incoming, &snap)),
-            ("n1".into(), vec!["late".into()])
-        );
-    }
-
-    #[test]
-    fn no_victims_when_existing_pods_are_not_lower_priority() {
-        let snap = snapshot(vec![
-            with_pods(cpu_node("n1", "2", json!({})), &[prio_pod("x", 10, "2")]),
-            with_pods(cpu_node("n2", "2", json!({})), &[prio_pod("y", 50, "2")]),
-        ]);
-        let incoming = prio_pod("p", 10, "1");
-        assert_eq!(
-            not_possible(run(&incoming, &snap)),
-            "0/2 nodes are available: 2 No preemption victims found for incoming pod."
-        );
-        // A node where evicting every lower-priority pod is not enough reports the filter's
-        // reason, as upstream.
-        let snap = snapshot(vec![
-            with_pods(cpu_node("n1", "2", json!({})), &[prio_pod("x", 10, "2")]),
-            with_pods(cpu_node("n2", "2", json!({})), &[prio_pod("y", 1, "1")]),
-        ]);
-        let incoming = prio_pod("p", 10, "3");
-        let outcome = run(&incoming, &snap);
-        assert_eq!(
-            outcome.post_filter_message(),
-            "preemption: 0/2 nodes are available: 1 Insufficient cpu, 1 No preemption victims \
-             found for incoming pod."
-        );
-    }
-
-    #[test]
-    fn unresolvable_nodes_are_never_candidates() {
-        let selector = json!({"nodeSelector": {"zone": "a"}, "priority": 10,
-            "containers": [{"name": "c", "resources": {"requests": {"cpu": "1"}}}]});
-        let incoming = pod(json!({"metadata": {"name": "p"}, "spec": selector}));
-        // n2 has a preemptable pod but does not match the nodeSelector.
-        let snap = snapshot(vec![
-            with_pods(
-                cpu_node("n1", "1", json!({"zone": "a"})),
-                &[prio_pod("x", 10, "1")],
-            ),
-            with_pods(
-                cpu_node("n2", "1", json!({"zone": "b"})),
-                &[prio_pod("y", 1, "1")],
-            ),
-        ]);
-        assert_eq!(
-            not_possible(run(&incoming, &snap)),
-            "0/2 nodes are available: 1 No preemption victims found for incoming pod, \
-             1 Preemption is not helpful for scheduling."
-        );
-        // With a victim on n1, n1 is chosen even though n2's victim has lower priority.
-        let snap = snapshot(vec![
-            with_pods(
-                cpu_node("n1", "1", json!({"zone": "a"})),
-                &[prio_pod("x", 5, "1")],
-            ),
-            with_pods(
-                cpu_node("n2", "1", json!({"zone": "b"})),
-                &[prio_pod("y", 1, "1")],
-            ),
-        ]);
-        assert_eq!(
-            preempted(run(&incoming, &snap)),
-            ("n1".into(), vec!["x".into()])
-        );
-        // Nodes missing from the statuses are not candidates either.
-        let profile = Profile::default_profile();
-        let outcome = preempt(&profile, &incoming, &snap, &[]);
-        assert_eq!(
-            not_possible(outcome),
-            "0/2 nodes are available: 2 Preemption is not helpful for scheduling."
-        );
-    }
-
-    #[test]
-    fn prefers_node_with_lowest_highest_victim_priority() {
-        let snap = snapshot(vec![
-            with_pods(cpu_node("n1", "2", json!({})), &[prio_pod("a", 5, "2")]),
-            with_pods(
-                cpu_node("n2", "2", json!({})),
-                &[prio_pod("b", 3, "1"), prio_pod("c", 3, "1")],
-            ),
-            with_pods(cpu_node("n3", "2", json!({})), &[prio_pod("d", 4, "2")]),
-        ]);
-        let incoming = prio_pod("p", 10, "2");
-        let (node, mut victims) = preempted(run(&incoming, &snap));
-        victims.sort();
-        assert_eq!((node, victims), ("n2".into(), vec!["b".into(), "c".into()]));
-    }
-
-    #[test]
-    fn tie_breaks_sum_count_then_start_time() {
-        let cand = |node: &str, prios: &[i32]| Candidate {
-            node: node.into(),
-            victims: prios.iter().map(|p| prio_pod("v", *p, "1")).collect(),
-        };
-        // Same highest priority 3: sum 3+3 > 3+1 → the second.
-        assert_eq!(pick_one_node(&[cand("a", &[3, 3]), cand("b", &[3, 1])]), 1);
-        // Negative priorities: offset sums make fewer victims win.
-        assert_eq!(pick_one_node(&[cand("a", &[-5, -5]), cand("b", &[-5])]), 1);
-        // Full tie → the first.
-        assert_eq!(pick_one_node(&[cand("a", &[2]), cand("b", &[2])]), 0);
-        // Same count: the latest-started highest-priority victim wins; not started = latest.
-        let started = |name: &str, at: &str| {
-            let mut info = (*prio_pod(name, 2, "1")).clone();
-            let mut p = (*info.pod).clone();
-            p.status = serde_json::from_value(json!({"startTime": at})).ok();
-            info.pod = Arc::new(p);
-            Candidate {
-                node: name.into(),
-                victims: vec![Arc::new(info)],
-            }
-        };
-        let old = started("old", "2024-01-01T00:00:00Z");
-        let new = started("new", "2024-06-01T00:00:00Z");
-        assert_eq!(pick_one_node(&[old.clone(), new.clone()]), 1);
-        assert_eq!(pick_one_node(&[new, cand("unstarted", &[2]), old]), 1);
-        assert_eq!(pick_one_node(&[]), 0);
-    }
-
-    #[test]
-    fn preemption_policy_never_is_not_eligible() {
-        let incoming = pod(json!({"metadata": {"name": "p"}, "spec": {"priority": 10,
-            "preemptionPolicy": "Never",
-            "containers": [{"name": "c", "resources": {"requests": {"cpu": "1"}}}]}}));
-        let snap = snapshot(vec![with_pods(
-            cpu_node("n1", "1", json!({})),
-            &[prio_pod("x", 1, "1")],
-        )]);
-        let outcome = run(&incoming, &snap);
-        assert_eq!(
-            outcome.post_filter_message(),
-            "preemption: not eligible due to preemptionPolicy=Never."
-        );
-    }
-
-    #[test]
-    fn terminating_victim_on_nominated_node_blocks_preemption() {
-        let incoming = pod(json!({"metadata": {"name": "p"}, "spec": {"priority": 10,
-            "containers": [{"name": "c", "resources": {"requests": {"cpu": "1"}}}]},
-            "status": {"nominatedNodeName": "n1"}}));
-        let dying = pod(
-            json!({"metadata": {"name": "x", "deletionTimestamp": "2024-01-01T00:00:00Z"},
-            "spec": {"priority": 1,
-            "containers": [{"name": "c", "resources": {"requests": {"cpu": "1"}}}]}}),
-        );
-        let snap = snapshot(vec![
-            with_pods(cpu_node("n1", "1", json!({})), &[dying]),
-            with_pods(cpu_node("n2", "1", json!({})), &[prio_pod("y", 1, "1")]),
-        ]);
-        assert_eq!(not_possible(run(&incoming, &snap)), TERMINATING_MSG);
-        // If the nominated node became unresolvable, the pod may preempt elsewhere.
-        let profile = Profile::default_profile();
-        let statuses = vec![
-            (
-                "n1".to_string(),
-                Status::new(Code::UnschedulableAndUnresolvable, "gone"),
-            ),
-            (
-                "n2".to_string(),
-                Status::new(Code::Unschedulable, "Insufficient cpu"),
-            ),
-        ];
-        let outcome = preempt(&profile, &incoming, &snap, &statuses);
-        assert_eq!(preempted(outcome), ("n2".into(), vec!["y".into()]));
-    }
-}
+mod tests;

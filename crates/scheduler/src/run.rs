@@ -100,7 +100,12 @@ impl Relist {
 }
 
 /// Feeds pod events into the queue (unscheduled pods) and the cache (bound pods).
-async fn watch_pods(client: kube::Client, shared: Arc<Shared>, name: String) {
+async fn watch_pods(
+    client: kube::Client,
+    shared: Arc<Shared>,
+    name: String,
+    synced: watch::Sender<bool>,
+) {
     let api: Api<Pod> = Api::all(client);
     // managedFields are dropped on arrival, as upstream's scheduler does: never read here.
     let mut stream = Box::pin(
@@ -114,6 +119,7 @@ async fn watch_pods(client: kube::Client, shared: Arc<Shared>, name: String) {
             shared.queue.retain(|uid| listed.contains(uid));
             shared.cache().retain_listed_pods(&listed);
             shared.queue.move_all_unschedulable();
+            synced.send_replace(true);
         }
         match event {
             Ok(WatchEvent::Apply(pod) | WatchEvent::InitApply(pod)) => on_pod(&shared, pod, &name),
@@ -153,13 +159,14 @@ fn on_pod(shared: &Shared, pod: Pod, name: &str) {
 }
 
 /// Feeds node events into the cache; a new or changed node may let waiting pods fit.
-async fn watch_nodes(client: kube::Client, shared: Arc<Shared>) {
+async fn watch_nodes(client: kube::Client, shared: Arc<Shared>, synced: watch::Sender<bool>) {
     let api: Api<Node> = Api::all(client);
     let mut stream = Box::pin(watcher::watcher(api, watcher::Config::default()).default_backoff());
     let mut relist = Relist::default();
     while let Some(event) = stream.next().await {
         if let Some(listed) = relist.follow(&event, |node: &Node| node.metadata.name.as_ref()) {
             shared.cache().retain_listed_nodes(&listed);
+            synced.send_replace(true);
         }
         match event {
             Ok(WatchEvent::Apply(node) | WatchEvent::InitApply(node)) => {
@@ -356,28 +363,43 @@ pub async fn run(
 ) {
     let mut watches = Vec::new();
     let owners = crate::listers::Owners::spawn(&client, &mut watches).await;
+    let budgets = crate::listers::DisruptionBudgets::spawn(&client, &mut watches).await;
     let shared = Arc::new(Shared {
         queue: SchedulingQueue::new(),
         cache: Arc::new(Mutex::new(Cache::new())),
         owners: Some(owners),
+        disruption_budgets: Some(budgets),
     });
     watches.push(crate::listers::watch_namespaces(&client, shared.clone()));
+    let (pods_synced, mut pods_listed) = watch::channel(false);
+    let (nodes_synced, mut nodes_listed) = watch::channel(false);
     let pods = tokio::spawn(watch_pods(
         client.clone(),
         shared.clone(),
         options.scheduler_name.clone(),
+        pods_synced,
     ));
-    let nodes = tokio::spawn(watch_nodes(client.clone(), shared.clone()));
+    let nodes = tokio::spawn(watch_nodes(client.clone(), shared.clone(), nodes_synced));
     let in_flight = Arc::new(Semaphore::new(MAX_BINDINGS_IN_FLIGHT));
     let mut algorithm = Algorithm::new(
         options.profile.clone(),
         options.percentage_of_nodes_to_score,
     );
-    if let Some(owners) = &shared.owners {
-        tokio::select! {
-            _ = owners.ready() => {}
-            _ = rkube_leader::changed(&mut shutdown) => {}
+    // As upstream waits for its informers to sync: a pod scheduled against a half-listed
+    // node cache would be placed among a few nodes, or found unschedulable.
+    let listers_ready = async {
+        let _ = nodes_listed.wait_for(|listed| *listed).await;
+        let _ = pods_listed.wait_for(|listed| *listed).await;
+        if let Some(owners) = &shared.owners {
+            owners.ready().await;
         }
+        if let Some(budgets) = &shared.disruption_budgets {
+            budgets.ready().await;
+        }
+    };
+    tokio::select! {
+        _ = listers_ready => {}
+        _ = rkube_leader::changed(&mut shutdown) => {}
     }
     tracing::info!(scheduler = %options.scheduler_name, "scheduler started");
     loop {

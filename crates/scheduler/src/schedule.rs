@@ -5,7 +5,9 @@
 
 use crate::cache::Cache;
 use crate::framework::{Code, CycleState, NodeInfo, PodInfo, Profile, Snapshot, Status};
+use crate::listers::DisruptionBudgets;
 use crate::queue::{QueuedPod, SchedulingQueue};
+use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use std::sync::{Arc, Mutex};
 
 /// What a scheduling cycle decided.
@@ -60,8 +62,14 @@ impl Algorithm {
         x
     }
 
-    /// Decides where `pod` goes in `snapshot`.
-    pub fn schedule(&mut self, pod: &PodInfo, snapshot: &Snapshot) -> Decision {
+    /// Decides where `pod` goes in `snapshot`; preemption respects the PodDisruptionBudgets
+    /// of `budgets` (none when `None`).
+    pub fn schedule(
+        &mut self,
+        pod: &PodInfo,
+        snapshot: &Snapshot,
+        budgets: Option<&DisruptionBudgets>,
+    ) -> Decision {
         let nodes = &snapshot.nodes;
         let total = nodes.len();
         if total == 0 {
@@ -74,7 +82,9 @@ impl Algorithm {
             Code::Error => return Decision::Error(pre.reasons.join(", ")),
             _ => {
                 let statuses = crate::preemption::uniform_statuses(snapshot, &pre);
-                let outcome = crate::preemption::preempt(&self.profile, pod, snapshot, &statuses);
+                let pdbs = list_budgets(budgets);
+                let outcome =
+                    crate::preemption::preempt(&self.profile, pod, snapshot, &statuses, &pdbs);
                 let message = crate::framework::pre_filter_unschedulable_message(
                     total,
                     &pre,
@@ -106,7 +116,9 @@ impl Algorithm {
         }
         self.next_start = (start + visited) % total;
         if feasible.is_empty() {
-            let outcome = crate::preemption::preempt(&self.profile, pod, snapshot, &failures);
+            let pdbs = list_budgets(budgets);
+            let outcome =
+                crate::preemption::preempt(&self.profile, pod, snapshot, &failures, &pdbs);
             let message = crate::framework::unschedulable_message(
                 total,
                 &failures,
@@ -142,6 +154,12 @@ impl Algorithm {
     }
 }
 
+/// The budgets preemption respects, listed only when it runs (as upstream lists its PDB
+/// lister in `findCandidates`).
+fn list_budgets(budgets: Option<&DisruptionBudgets>) -> Vec<Arc<PodDisruptionBudget>> {
+    budgets.map(DisruptionBudgets::list).unwrap_or_default()
+}
+
 fn decide(outcome: crate::preemption::Outcome, message: String) -> Decision {
     match outcome {
         crate::preemption::Outcome::Preempt(c) => Decision::Preempt {
@@ -162,6 +180,9 @@ pub struct Shared {
     /// Services and controllers, for pods' default spreading selectors (none in tests that
     /// drive cycles without an API).
     pub owners: Option<crate::listers::Owners>,
+    /// PodDisruptionBudgets, which preemption respects (none in tests that drive cycles
+    /// without an API).
+    pub disruption_budgets: Option<DisruptionBudgets>,
 }
 
 impl Shared {
@@ -187,7 +208,7 @@ pub fn cycle(
     let info = Arc::new(info);
     let mut cache = shared.cache();
     let snapshot = cache.snapshot();
-    let decision = algorithm.schedule(&info, &snapshot);
+    let decision = algorithm.schedule(&info, &snapshot, shared.disruption_budgets.as_ref());
     // Released first, so assuming the pod changes the cache's node list in place.
     drop(snapshot);
     if let Decision::Bind(node) = &decision {

@@ -80,6 +80,11 @@ pub async fn wait_pod(api: &Api<Pod>, name: &str, what: &str, check: impl Fn(&Po
     );
 }
 
+/// The node the scheduler nominated for a preempting pod.
+pub fn nominated(p: &Pod) -> Option<&str> {
+    p.status.as_ref()?.nominated_node_name.as_deref()
+}
+
 pub fn node_of(p: &Pod) -> Option<String> {
     p.spec.as_ref().and_then(|s| s.node_name.clone())
 }
@@ -319,13 +324,7 @@ async fn higher_priority_pods_preempt_lower_priority_ones() {
     )
     .await
     .unwrap();
-    let high = wait_pod(&pods, "high", "nominated", |p| {
-        p.status
-            .as_ref()
-            .and_then(|s| s.nominated_node_name.as_deref())
-            == Some("n1")
-    })
-    .await;
+    let high = wait_pod(&pods, "high", "nominated", |p| nominated(p) == Some("n1")).await;
     assert!(node_of(&high).is_none());
     let low = wait_pod(&pods, "low", "being evicted", |p| {
         p.metadata.deletion_timestamp.is_some()
@@ -374,5 +373,47 @@ async fn higher_priority_pods_preempt_lower_priority_ones() {
         message,
         "0/1 nodes are available: 1 Insufficient cpu. preemption: 0/1 nodes are available: 1 No preemption victims found for incoming pod.."
     );
+    c.server.shutdown().await;
+}
+
+#[tokio::test]
+async fn preemption_spares_pods_a_disruption_budget_protects() {
+    use k8s_openapi::api::policy::v1::PodDisruptionBudget;
+    let c = Cluster::start().await;
+    two_zones(&c, "2", "2").await;
+    let pods: Api<Pod> = Api::namespaced(c.client.clone(), "default");
+    // No disruption is allowed for `guarded` (the budget's status is never computed, so it
+    // allows 0, as upstream's scheduler reads an uncomputed budget).
+    let budgets: Api<PodDisruptionBudget> = Api::namespaced(c.client.clone(), "default");
+    let budget: PodDisruptionBudget = serde_json::from_value(json!({
+        "apiVersion": "policy/v1", "kind": "PodDisruptionBudget",
+        "metadata": {"name": "guard"},
+        "spec": {"minAvailable": 1, "selector": {"matchLabels": {"app": "guarded"}}},
+    }))
+    .unwrap();
+    budgets
+        .create(&PostParams::default(), &budget)
+        .await
+        .unwrap();
+    let mut guarded = pod("guarded", "1500m", json!({"priority": 1}));
+    guarded.metadata.labels = Some([("app".to_owned(), "guarded".to_owned())].into());
+    // The unguarded pod is the more important one: without the budget it would be spared.
+    let mut free = pod("free", "1500m", json!({"priority": 5}));
+    free.metadata.labels = Some([("app".to_owned(), "free".to_owned())].into());
+    for p in [&guarded, &free] {
+        pods.create(&PostParams::default(), p).await.unwrap();
+    }
+    let free_node = node_of(&wait_pod(&pods, "free", "bound", |p| node_of(p).is_some()).await);
+    wait_pod(&pods, "guarded", "bound", |p| node_of(p).is_some()).await;
+    let high = pod("high", "1500m", json!({"priority": 1000}));
+    pods.create(&PostParams::default(), &high).await.unwrap();
+    let high = wait_pod(&pods, "high", "nominated", |p| nominated(p).is_some()).await;
+    assert_eq!(nominated(&high), free_node.as_deref());
+    wait_pod(&pods, "free", "being evicted", |p| {
+        p.metadata.deletion_timestamp.is_some()
+    })
+    .await;
+    let guarded = pods.get("guarded").await.unwrap();
+    assert!(guarded.metadata.deletion_timestamp.is_none());
     c.server.shutdown().await;
 }
