@@ -36,6 +36,19 @@ pub async fn namespace(client: &kube::Client, name: &str) -> anyhow::Result<()> 
     Ok(())
 }
 
+/// Waits (up to 10 s) until the controller manager has published `kube-root-ca.crt` in the
+/// namespace: it is one more ConfigMap that a LIST there returns, as in any Kubernetes.
+pub async fn root_ca_published(client: &kube::Client, namespace: &str) -> anyhow::Result<()> {
+    let configmaps: Api<ConfigMap> = Api::namespaced(client.clone(), namespace);
+    for _ in 0..100 {
+        if configmaps.get_opt("kube-root-ca.crt").await?.is_some() {
+            return Ok(());
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    anyhow::bail!("kube-root-ca.crt was not published in namespace {namespace} within 10 s")
+}
+
 /// ConfigMap number `i`: `cm-<i>`, one small data key.
 pub fn configmap(i: usize) -> ConfigMap {
     serde_json::from_value(json!({
