@@ -38,8 +38,17 @@ pub async fn namespace_lifecycle(
     };
     // From the watch cache, as upstream reads namespaces from an informer (with a store
     // read when the cache does not have it yet).
-    let (obj, _) = storage.get_cached(namespaces, None, ns).await?;
-    if obj["status"]["phase"] == "Terminating" {
+    let phase = match storage.cached_field(namespaces, None, ns, "status.phase") {
+        Some(phase) => phase,
+        None => {
+            let (obj, _) = storage.get_cached(namespaces, None, ns).await?;
+            obj["status"]["phase"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned()
+        }
+    };
+    if phase == "Terminating" {
         let mut err = StatusError::forbidden(
             &info.group_resource(),
             name.unwrap_or(""),

@@ -134,15 +134,32 @@ pub fn protobuf_or_json(code: u16, bytes: Bytes, or_json: bool) -> Response {
     }
 }
 
+/// The `metadata` of an encoded object, as it is encoded: the rest of the object is only
+/// scanned, never built (a metadata watch converts every event of its resource).
+#[derive(serde::Deserialize)]
+struct MetadataOnly<'a> {
+    #[serde(borrow, default)]
+    metadata: Option<&'a serde_json::value::RawValue>,
+}
+
+/// Appends `{"kind":"PartialObjectMetadata",…,"metadata":…}` for the encoded object.
+fn push_partial(out: &mut Vec<u8>, bytes: &[u8]) {
+    let metadata = serde_json::from_slice::<MetadataOnly>(bytes)
+        .ok()
+        .and_then(|m| m.metadata)
+        .map_or("{}", serde_json::value::RawValue::get);
+    out.extend_from_slice(
+        br#"{"kind":"PartialObjectMetadata","apiVersion":"meta.k8s.io/v1","metadata":"#,
+    );
+    out.extend_from_slice(metadata.as_bytes());
+    out.push(b'}');
+}
+
 /// A served object as `meta.k8s.io/v1` PartialObjectMetadata (its metadata only).
 pub fn partial(bytes: &[u8]) -> Bytes {
-    let obj: Value = serde_json::from_slice(bytes).unwrap_or_default();
-    let partial = serde_json::json!({
-        "kind": "PartialObjectMetadata",
-        "apiVersion": "meta.k8s.io/v1",
-        "metadata": obj.get("metadata").cloned().unwrap_or_default(),
-    });
-    Bytes::from(serde_json::to_vec(&partial).unwrap_or_default())
+    let mut out = Vec::with_capacity(bytes.len() / 2 + 80);
+    push_partial(&mut out, bytes);
+    Bytes::from(out)
 }
 
 /// A list of served objects as `meta.k8s.io/v1` PartialObjectMetadataList.
@@ -151,15 +168,57 @@ pub fn partial_list(items: &[Bytes], rv: i64, continue_token: Option<&str>) -> B
     if let Some(token) = continue_token {
         meta["continue"] = Value::from(token);
     }
-    let items: Vec<Value> = items
-        .iter()
-        .filter_map(|b| serde_json::from_slice(&partial(b)).ok())
-        .collect();
-    let list = serde_json::json!({
-        "kind": "PartialObjectMetadataList",
-        "apiVersion": "meta.k8s.io/v1",
-        "metadata": meta,
-        "items": items,
-    });
-    Bytes::from(serde_json::to_vec(&list).unwrap_or_default())
+    let mut out = Vec::with_capacity(items.iter().map(|b| b.len() / 2 + 80).sum::<usize>() + 160);
+    out.extend_from_slice(
+        br#"{"kind":"PartialObjectMetadataList","apiVersion":"meta.k8s.io/v1","metadata":"#,
+    );
+    out.extend_from_slice(&serde_json::to_vec(&meta).unwrap_or_default());
+    out.extend_from_slice(br#","items":["#);
+    for (i, item) in items.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        push_partial(&mut out, item);
+    }
+    out.extend_from_slice(b"]}");
+    Bytes::from(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn partial_metadata_keeps_the_metadata_as_encoded_and_nothing_else() {
+        let pod = serde_json::json!({
+            "apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": "a\"b", "labels": {"x": "y"}, "managedFields": [{"manager": "m"}]},
+            "spec": {"containers": [{"name": "c", "image": "i"}]},
+        });
+        let bytes = serde_json::to_vec(&pod).unwrap();
+        let out: Value = serde_json::from_slice(&partial(&bytes)).unwrap();
+        assert_eq!(
+            out,
+            serde_json::json!({
+                "kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1",
+                "metadata": pod["metadata"],
+            })
+        );
+        let list = partial_list(
+            &[
+                Bytes::from(bytes),
+                Bytes::from_static(b"{\"kind\":\"Pod\"}"),
+            ],
+            7,
+            Some("next"),
+        );
+        let list: Value = serde_json::from_slice(&list).unwrap();
+        assert_eq!(list["kind"], "PartialObjectMetadataList");
+        assert_eq!(
+            list["metadata"],
+            serde_json::json!({"resourceVersion": "7", "continue": "next"})
+        );
+        assert_eq!(list["items"][0], out);
+        assert_eq!(list["items"][1]["metadata"], serde_json::json!({}));
+    }
 }

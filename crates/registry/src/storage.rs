@@ -291,6 +291,25 @@ impl Storage {
         self.get_raw(info, namespace, name).await
     }
 
+    /// A selectable field (one of the kind's field-selector fields) of an object the watch
+    /// cache holds; `None` when the cache does not hold the object (or has no such field).
+    /// Cheaper than [`Storage::get_cached`] for admission checks that read one field.
+    pub fn cached_field(
+        &self,
+        info: &ResourceInfo,
+        namespace: Option<&str>,
+        name: &str,
+        field: &str,
+    ) -> Option<String> {
+        let key = info.key(namespace, name);
+        let entry = self.caches.get(info)?.get(&key)?;
+        entry
+            .fields
+            .iter()
+            .find(|(f, _)| *f == field)
+            .map(|(_, value)| value.clone())
+    }
+
     /// Reads one object, as served.
     pub async fn get(
         &self,
