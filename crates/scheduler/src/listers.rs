@@ -52,19 +52,37 @@ where
     store
 }
 
+/// Whether the API server serves `resource` in `group_version` ("v1" for the core group).
+/// Discovery is retried (1 s doubling to 10 s) until it answers, so that an API server that
+/// is briefly unreachable does not turn a watch off for the life of the process; a refusal
+/// (404 for a group version that is not served, or any other 4xx) answers no.
+async fn serves(client: &kube::Client, group_version: &str, resource: &str) -> bool {
+    let mut delay = std::time::Duration::from_secs(1);
+    loop {
+        let answer = if group_version == "v1" {
+            client.list_core_api_resources("v1").await
+        } else {
+            client.list_api_group_resources(group_version).await
+        };
+        match answer {
+            Ok(list) => return list.resources.iter().any(|r| r.name == resource),
+            Err(kube::Error::Api(status)) if status.code < 500 => {
+                tracing::info!(%group_version, code = status.code, "not served; not watching {resource}");
+                return false;
+            }
+            Err(err) => {
+                tracing::warn!(%err, %group_version, "discovery failed; retrying");
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(std::time::Duration::from_secs(10));
+            }
+        }
+    }
+}
+
 impl Owners {
     /// Starts watching; the tasks end when aborted.
     pub async fn spawn(client: &kube::Client, tasks: &mut Vec<JoinHandle<()>>) -> Owners {
-        let serves_rcs = match client.list_core_api_resources("v1").await {
-            Ok(list) => list
-                .resources
-                .iter()
-                .any(|r| r.name == "replicationcontrollers"),
-            Err(err) => {
-                tracing::warn!(%err, "discovering core/v1; not watching ReplicationControllers");
-                false
-            }
-        };
+        let serves_rcs = serves(client, "v1", "replicationcontrollers").await;
         Owners {
             services: reflect(client, tasks),
             replication_controllers: serves_rcs.then(|| reflect(client, tasks)),
@@ -131,20 +149,7 @@ impl DisruptionBudgets {
         client: &kube::Client,
         tasks: &mut Vec<JoinHandle<()>>,
     ) -> DisruptionBudgets {
-        let served = match client.list_api_group_resources("policy/v1").await {
-            Ok(list) => list
-                .resources
-                .iter()
-                .any(|r| r.name == "poddisruptionbudgets"),
-            Err(kube::Error::Api(status)) if status.code == 404 => {
-                tracing::info!("policy/v1 is not served; preemption sees no PodDisruptionBudgets");
-                false
-            }
-            Err(err) => {
-                tracing::warn!(%err, "discovering policy/v1; not watching PodDisruptionBudgets");
-                false
-            }
-        };
+        let served = serves(client, "policy/v1", "poddisruptionbudgets").await;
         DisruptionBudgets {
             store: served.then(|| reflect(client, tasks)),
         }
@@ -164,8 +169,13 @@ impl DisruptionBudgets {
     }
 }
 
-/// Keeps the cache's namespace labels current.
-pub fn watch_namespaces(client: &kube::Client, shared: Arc<Shared>) -> JoinHandle<()> {
+/// Keeps the cache's namespace labels current; `synced` turns true once the first list is in
+/// (affinity terms with a `namespaceSelector` read these labels).
+pub fn watch_namespaces(
+    client: &kube::Client,
+    shared: Arc<Shared>,
+    synced: tokio::sync::watch::Sender<bool>,
+) -> JoinHandle<()> {
     let api: Api<Namespace> = Api::all(client.clone());
     tokio::spawn(async move {
         let mut stream =
@@ -183,7 +193,10 @@ pub fn watch_namespaces(client: &kube::Client, shared: Arc<Shared>) -> JoinHandl
                 Ok(Event::Delete(ns)) => shared
                     .cache()
                     .remove_namespace(&ns.metadata.name.unwrap_or_default()),
-                Ok(Event::Init | Event::InitDone) => {}
+                Ok(Event::InitDone) => {
+                    synced.send_replace(true);
+                }
+                Ok(Event::Init) => {}
                 Err(err) => tracing::warn!(%err, "namespace watch"),
             }
         }

@@ -379,7 +379,12 @@ pub async fn run(
         owners: Some(owners),
         disruption_budgets: Some(budgets),
     });
-    watches.push(crate::listers::watch_namespaces(&client, shared.clone()));
+    let (namespaces_synced, mut namespaces_listed) = watch::channel(false);
+    watches.push(crate::listers::watch_namespaces(
+        &client,
+        shared.clone(),
+        namespaces_synced,
+    ));
     let (pods_synced, mut pods_listed) = watch::channel(false);
     let (nodes_synced, mut nodes_listed) = watch::channel(false);
     let pods = tokio::spawn(watch_pods(
@@ -399,6 +404,7 @@ pub async fn run(
     let listers_ready = async {
         let _ = nodes_listed.wait_for(|listed| *listed).await;
         let _ = pods_listed.wait_for(|listed| *listed).await;
+        let _ = namespaces_listed.wait_for(|listed| *listed).await;
         if let Some(owners) = &shared.owners {
             owners.ready().await;
         }
@@ -410,7 +416,9 @@ pub async fn run(
         _ = listers_ready => {}
         _ = rkube_leader::changed(&mut shutdown) => {}
     }
-    tracing::info!(scheduler = %options.scheduler_name, "scheduler started");
+    if !*shutdown.borrow() {
+        tracing::info!(scheduler = %options.scheduler_name, "scheduler started");
+    }
     loop {
         while !*leading.borrow_and_update() && !*shutdown.borrow() {
             tokio::select! {
