@@ -1,5 +1,6 @@
 //! rkube's controller manager: the controllers that make the cluster's actual state match the
-//! desired state (ReplicaSets, Deployments, node lifecycle and IPAM, garbage collection, …).
+//! desired state (ReplicaSets, Deployments, node lifecycle and IPAM, garbage collection,
+//! PodDisruptionBudget status, …).
 //! They read from shared informers, reconcile keys from rate-limited work queues, write only
 //! through the API, and run only while this process holds the `kube-controller-manager` Lease,
 //! so they work against any Kubernetes API server.
@@ -18,6 +19,7 @@ mod claim;
 pub mod cronjob;
 pub mod daemonset;
 pub mod deployment;
+pub mod disruption;
 pub mod endpoints;
 pub mod endpointslice;
 pub mod garbagecollector;
@@ -53,6 +55,7 @@ pub const CONTROLLERS: &[(&str, bool)] = &[
     ("job", true),
     ("ttl-after-finished", true),
     ("cronjob", true),
+    ("disruption", true),
 ];
 
 /// Why a reconciliation failed (it is retried with backoff).

@@ -156,6 +156,7 @@ fn build(ctx: &Context) -> Vec<Controller> {
         ("job", crate::job::controller),
         ("ttl-after-finished", crate::ttlafterfinished::controller),
         ("cronjob", crate::cronjob::controller),
+        ("disruption", crate::disruption::controller),
     ];
     all.iter()
         .filter(|(name, _)| crate::enabled(&ctx.options.controllers, name))

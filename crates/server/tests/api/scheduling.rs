@@ -382,8 +382,8 @@ async fn preemption_spares_pods_a_disruption_budget_protects() {
     let c = Cluster::start().await;
     two_zones(&c, "2", "2").await;
     let pods: Api<Pod> = Api::namespaced(c.client.clone(), "default");
-    // No disruption is allowed for `guarded` (the budget's status is never computed, so it
-    // allows 0, as upstream's scheduler reads an uncomputed budget).
+    // No disruption is allowed for `guarded`: controllers are off here, so the budget's status
+    // is never computed and allows 0, as upstream's scheduler reads an uncomputed budget.
     let budgets: Api<PodDisruptionBudget> = Api::namespaced(c.client.clone(), "default");
     let budget: PodDisruptionBudget = serde_json::from_value(json!({
         "apiVersion": "policy/v1", "kind": "PodDisruptionBudget",
