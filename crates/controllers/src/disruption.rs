@@ -103,22 +103,15 @@ fn on_controller_change<K: kube::Resource>(
     change: Change<'_, K>,
     replicas: fn(&K) -> Option<i32>,
 ) {
-    let obj = match change {
-        Change::Added(o) | Change::Deleted(o) => o,
-        Change::Updated { old, new } => {
-            let (before, after): (&K, &K) = (old, new);
-            let owner = |o: &K| controller_of(o.meta()).map(|r| r.uid.clone());
-            if replicas(before) == replicas(after) && owner(before) == owner(after) {
-                return;
-            }
-            new
+    if let Change::Updated { old, new } = &change {
+        let (before, after): (&K, &K) = (old, new);
+        let owner = |o: &K| controller_of(o.meta()).map(|r| r.uid.clone());
+        if replicas(before) == replicas(after) && owner(before) == owner(after) {
+            return;
         }
-    };
-    enqueue_scaled(
-        budgets,
-        queue,
-        obj.meta().namespace.as_deref().unwrap_or(""),
-    );
+    }
+    let ns = change.object().meta().namespace.as_deref().unwrap_or("");
+    enqueue_scaled(budgets, queue, ns);
 }
 
 /// The controller, its informer callbacks registered: budgets on their own changes and on
@@ -134,13 +127,13 @@ pub fn controller(ctx: &Context) -> Controller {
     {
         let queue = queue.clone();
         budgets.on_change(move |change| {
-            queue.add(key_of(crate::endpoints::change_object(&change).as_ref()));
+            queue.add(key_of(change.object().as_ref()));
         });
     }
     {
         let (queue, budgets) = (queue.clone(), budgets.clone());
         pods.on_change(move |change| {
-            let mut keys = budgets_of(&budgets, crate::endpoints::change_object(&change));
+            let mut keys = budgets_of(&budgets, change.object());
             if let Change::Updated { old, new } = &change
                 && old.metadata.labels != new.metadata.labels
             {

@@ -45,7 +45,7 @@ pub fn controller(ctx: &Context) -> Controller {
     let queue = WorkQueue::new();
     {
         let queue = queue.clone();
-        services.on_change(move |change| queue.add(key_of(change_object(&change).as_ref())));
+        services.on_change(move |change| queue.add(key_of(change.object().as_ref())));
     }
     {
         let (queue, services) = (queue.clone(), services.clone());
@@ -55,7 +55,7 @@ pub fn controller(ctx: &Context) -> Controller {
         // Recreates deleted Endpoints, repairs edited ones and, from the first list, finds
         // ours whose Service is gone.
         let queue = queue.clone();
-        endpoints.on_change(move |change| queue.add(key_of(change_object(&change).as_ref())));
+        endpoints.on_change(move |change| queue.add(key_of(change.object().as_ref())));
     }
     Controller {
         name: "endpoint",
@@ -69,14 +69,6 @@ pub fn controller(ctx: &Context) -> Controller {
             pods,
             endpoints,
         }),
-    }
-}
-
-/// The object a change is about (the new version of an update).
-pub(crate) fn change_object<'a, K>(change: &crate::informer::Change<'a, K>) -> &'a Arc<K> {
-    match change {
-        crate::informer::Change::Added(o) | crate::informer::Change::Deleted(o) => o,
-        crate::informer::Change::Updated { new, .. } => new,
     }
 }
 

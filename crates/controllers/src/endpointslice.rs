@@ -6,7 +6,6 @@
 //! room before new slices are made, emptied slices are reused or deleted, and only slices that
 //! change are written. Services without a selector get nothing (no mirroring).
 
-use crate::endpoints::change_object;
 use crate::endpoints::members::{
     self, IpFamily, PortKey, service_families, should_be_in_endpoints,
 };
@@ -54,7 +53,7 @@ pub fn controller(ctx: &Context) -> Controller {
     let queue = WorkQueue::new();
     {
         let queue = queue.clone();
-        services.on_change(move |change| queue.add(key_of(change_object(&change).as_ref())));
+        services.on_change(move |change| queue.add(key_of(change.object().as_ref())));
     }
     {
         let (queue, services) = (queue.clone(), services.clone());
@@ -63,7 +62,7 @@ pub fn controller(ctx: &Context) -> Controller {
     {
         let queue = queue.clone();
         slices.on_change(move |change| {
-            if let Some(key) = service_key(change_object(&change)) {
+            if let Some(key) = service_key(change.object()) {
                 queue.add(key);
             }
         });

@@ -28,6 +28,16 @@ pub enum Change<'a, K> {
     Deleted(&'a Arc<K>),
 }
 
+impl<'a, K> Change<'a, K> {
+    /// The object the change is about (the new version of an update).
+    pub fn object(&self) -> &'a Arc<K> {
+        match self {
+            Change::Added(o) | Change::Deleted(o) => o,
+            Change::Updated { new, .. } => new,
+        }
+    }
+}
+
 type Handler<K> = Box<dyn Fn(Change<'_, K>) + Send + Sync>;
 
 /// The key controllers use for an object: `namespace/name`, or `name` for cluster-scoped ones.

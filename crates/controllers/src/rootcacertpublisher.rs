@@ -46,20 +46,14 @@ pub fn controller(ctx: &Context) -> Controller {
                 let queue = queue.clone();
                 namespaces.on_change(move |change| {
                     if !matches!(change, Change::Deleted(_)) {
-                        queue.add(
-                            crate::endpoints::change_object(&change)
-                                .metadata
-                                .name
-                                .clone()
-                                .unwrap_or_default(),
-                        );
+                        queue.add(change.object().metadata.name.clone().unwrap_or_default());
                     }
                 });
             }
             {
                 let queue = queue.clone();
                 config_maps.on_change(move |change| {
-                    let cm = crate::endpoints::change_object(&change);
+                    let cm = change.object();
                     if cm.metadata.name.as_deref() == Some(CONFIG_MAP) {
                         queue.add(namespace_key(&change));
                     }

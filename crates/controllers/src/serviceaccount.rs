@@ -1,7 +1,6 @@
 //! The ServiceAccount controller ("serviceaccount"): every namespace that is not being deleted
 //! has a ServiceAccount `default`, recreated if it is deleted.
 
-use crate::endpoints::change_object;
 use crate::informer::{Change, Informer, split_key};
 use crate::queue::WorkQueue;
 use crate::{Context, Controller, Reconciler};
@@ -106,11 +105,7 @@ impl Reconciler for ServiceAccounts {
 
 /// The key of a namespace-scoped object's namespace (for callbacks on other kinds).
 pub(crate) fn namespace_key<K: kube::Resource>(change: &Change<'_, K>) -> String {
-    change_object(change)
-        .meta()
-        .namespace
-        .clone()
-        .unwrap_or_default()
+    change.object().meta().namespace.clone().unwrap_or_default()
 }
 
 #[cfg(test)]
