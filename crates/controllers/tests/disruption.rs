@@ -6,27 +6,19 @@ use k8s_openapi::api::apps::v1::ReplicaSet;
 use k8s_openapi::api::core::v1::{Node, Pod};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
-use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
+use kube::api::{Api, DeleteParams, Patch, PatchParams};
 use rkube_controllers::Options;
 use serde_json::json;
 use std::time::Duration;
 
 mod common;
-use common::eventually;
+use common::{create, eventually};
 
 /// How long a condition may take to come true.
 const WAIT: Duration = Duration::from_secs(60);
 
 /// A budget's (expectedPods, desiredHealthy, currentHealthy, disruptionsAllowed).
 type Counts = (i32, i32, i32, i32);
-
-async fn create<K>(api: &Api<K>, v: serde_json::Value) -> K
-where
-    K: kube::Resource + Clone + serde::de::DeserializeOwned + serde::Serialize + std::fmt::Debug,
-{
-    let obj: K = serde_json::from_value(v).unwrap();
-    api.create(&PostParams::default(), &obj).await.unwrap()
-}
 
 /// Marks a pod Running, and Ready or not.
 async fn set_ready(pods: &Api<Pod>, name: &str, ready: bool) {

@@ -6,14 +6,14 @@ use k8s_openapi::api::core::v1::{
     ConfigMap, Endpoints, Namespace, Node, Pod, Service, ServiceAccount,
 };
 use k8s_openapi::api::discovery::v1::EndpointSlice;
-use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
+use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams};
 use rkube_controllers::Options;
 use rkube_server::RunningServer;
 use serde_json::json;
 use std::time::Duration;
 
 mod common;
-use common::eventually;
+use common::{create, eventually};
 
 /// How long a condition may take to come true.
 const WAIT: Duration = Duration::from_secs(60);
@@ -78,26 +78,14 @@ impl Cluster {
         Api::namespaced(self.client.clone(), ns)
     }
 
-    async fn create<K>(&self, api: &Api<K>, v: serde_json::Value) -> K
-    where
-        K: kube::Resource
-            + Clone
-            + serde::de::DeserializeOwned
-            + serde::Serialize
-            + std::fmt::Debug,
-    {
-        let obj: K = serde_json::from_value(v).unwrap();
-        api.create(&PostParams::default(), &obj).await.unwrap()
-    }
-
     async fn namespace(&self, name: &str) {
         let api: Api<Namespace> = Api::all(self.client.clone());
-        self.create(&api, json!({"metadata": {"name": name}})).await;
+        create(&api, json!({"metadata": {"name": name}})).await;
     }
 
     async fn node(&self, name: &str, zone: &str) {
         let api: Api<Node> = Api::all(self.client.clone());
-        self.create(
+        create(
             &api,
             json!({"metadata": {"name": name, "labels": {"topology.kubernetes.io/zone": zone}}}),
         )
@@ -108,7 +96,7 @@ impl Cluster {
     /// and ready or not.
     async fn running_pod(&self, ns: &str, name: &str, ip: &str, ready: bool) {
         let api: Api<Pod> = self.api(ns);
-        self.create(
+        create(
             &api,
             json!({
                 "metadata": {"name": name, "labels": {"app": "web"}},
@@ -126,7 +114,7 @@ impl Cluster {
 
     async fn web_service(&self, ns: &str) {
         let api: Api<Service> = self.api(ns);
-        self.create(&api, json!({
+        create(&api, json!({
             "metadata": {"name": "web", "labels": {"tier": "front"}},
             "spec": {"selector": {"app": "web"},
                      "ports": [{"name": "http", "port": 80, "targetPort": "web", "protocol": "TCP"}]}

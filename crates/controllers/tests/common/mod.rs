@@ -4,7 +4,7 @@
 #![allow(dead_code)]
 
 use k8s_openapi::api::core::v1::Pod;
-use kube::api::{Api, ListParams};
+use kube::api::{Api, ListParams, PostParams};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use rkube_server::{RunningServer, ServerConfig};
 use std::future::Future;
@@ -99,6 +99,15 @@ impl SimCluster {
         }
         self.server.shutdown().await;
     }
+}
+
+/// Creates the object `v` describes through `api`.
+pub async fn create<K>(api: &Api<K>, v: serde_json::Value) -> K
+where
+    K: kube::Resource + Clone + serde::de::DeserializeOwned + serde::Serialize + std::fmt::Debug,
+{
+    let obj: K = serde_json::from_value(v).unwrap();
+    api.create(&PostParams::default(), &obj).await.unwrap()
 }
 
 /// Polls `check` every 100 ms until it returns `Some`, or panics naming `what` after the
