@@ -303,11 +303,7 @@ impl Storage {
     ) -> Option<String> {
         let key = info.key(namespace, name);
         let entry = self.caches.get(info)?.get(&key)?;
-        entry
-            .fields
-            .iter()
-            .find(|(f, _)| *f == field)
-            .map(|(_, value)| value.clone())
+        entry.field(field).map(str::to_owned)
     }
 
     /// Reads one object, as served.
