@@ -175,3 +175,54 @@ async fn requests_without_credentials_get_401_and_tokens_authenticate() {
     assert_eq!(alice_event["responseStatus"]["code"], 200);
     c.server.shutdown().await;
 }
+
+#[tokio::test]
+async fn creates_in_a_missing_or_terminating_namespace_are_refused() {
+    use k8s_openapi::api::core::v1::Namespace;
+    use kube::api::DeleteParams;
+    let c = Cluster::start().await;
+    let cm = |name: &str| -> ConfigMap {
+        serde_json::from_value(json!({"metadata": {"name": name}})).unwrap()
+    };
+    let missing: Api<ConfigMap> = Api::namespaced(c.client.clone(), "nowhere");
+    let err = api_error(missing.create(&PostParams::default(), &cm("a")).await);
+    assert_eq!((err.code, err.reason.as_str()), (404, "NotFound"));
+
+    let namespaces: Api<Namespace> = Api::all(c.client.clone());
+    let ns: Namespace = serde_json::from_value(json!({"metadata": {"name": "leaving"}})).unwrap();
+    namespaces
+        .create(&PostParams::default(), &ns)
+        .await
+        .unwrap();
+    // No namespace controller runs here: the namespace stays Terminating.
+    namespaces
+        .delete("leaving", &DeleteParams::default())
+        .await
+        .unwrap();
+    let leaving: Api<ConfigMap> = Api::namespaced(c.client.clone(), "leaving");
+    // Admission reads the namespace from the watch cache, which follows the delete shortly.
+    let mut refused = None;
+    for i in 0..50 {
+        let name = format!("cm-{i}");
+        match leaving.create(&PostParams::default(), &cm(&name)).await {
+            Ok(_) => tokio::time::sleep(std::time::Duration::from_millis(100)).await,
+            Err(err) => {
+                refused = Some((name, api_error::<ConfigMap>(Err(err))));
+                break;
+            }
+        }
+    }
+    let (name, err) = refused.expect("a create in a terminating namespace is refused");
+    assert_eq!((err.code, err.reason.as_str()), (403, "Forbidden"));
+    assert_eq!(
+        err.message,
+        format!(
+            "configmaps \"{name}\" is forbidden: unable to create new content in namespace \
+             leaving because it is being terminated"
+        )
+    );
+    let causes = err.details.unwrap().causes;
+    assert_eq!(causes[0].reason, "NamespaceTerminating");
+    assert_eq!(causes[0].field, "metadata.namespace");
+    c.server.shutdown().await;
+}
