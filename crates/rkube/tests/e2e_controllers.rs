@@ -199,8 +199,13 @@ fn kubectl_deployment_lifecycle() {
         &["rollout", "status", "deployment/web", "--timeout=120s"],
     );
 
-    // A deleted pod comes back.
-    let pods = kubectl(&kc, &["get", "pods", "-l", "app=web", "-o", "name"]);
+    // A deleted pod comes back. The restart's old pods may still be terminating when the
+    // rollout is done, so the victim is picked once only the five current pods are left.
+    let pods = kubectl_until(
+        &kc,
+        &["get", "pods", "-l", "app=web", "-o", "name"],
+        |out| out.lines().count() == 5,
+    );
     let victim = pods.lines().next().unwrap().to_owned();
     kubectl(&kc, &["delete", &victim, "--wait=false"]);
     kubectl_until(
