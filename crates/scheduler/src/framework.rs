@@ -12,7 +12,9 @@ mod types;
 #[cfg(test)]
 mod tests;
 
-pub use profile::{FilterOutcome, PluginWeight, Profile, normalized_image_name, pod_images};
+pub use profile::{
+    FilterOutcome, Filters, PluginWeight, Profile, normalized_image_name, pod_images,
+};
 pub use types::{
     AffinityTerm, DEFAULT_BIND_ALL_HOST_IP, HostPort, HostPortInfo, NodeInfo, PodInfo, Snapshot,
     WeightedAffinityTerm, host_ports, pod_namespace,

@@ -99,10 +99,11 @@ impl Algorithm {
         let mut failures: Vec<(String, Status)> = Vec::new();
         let start = self.next_start % total;
         let mut visited = 0;
+        let filters = self.profile.filters_for(&state);
         for k in 0..total {
             let node = &nodes[(start + k) % total];
             visited += 1;
-            let status = self.profile.run_filters(&state, pod, node);
+            let status = filters.run(&state, pod, node);
             match status.code {
                 Code::Success => {
                     feasible.push(node.clone());

@@ -205,35 +205,18 @@ impl Profile {
     /// that does not succeed decides; plugins whose PreFilter skipped are not run. Nodes
     /// outside a PreFilter node-set get `node(s) didn't satisfy plugin(s) [..]`.
     pub fn run_filters(&self, state: &CycleState, pod: &PodInfo, node: &NodeInfo) -> Status {
-        if let Some((names, plugins)) = &state.pre_filter_nodes
-            && !names.contains(node.name())
-        {
-            let mut plugins = plugins.clone();
-            plugins.sort_unstable();
-            return Status::new(
-                Code::UnschedulableAndUnresolvable,
-                format!("node(s) didn't satisfy plugin(s) [{}]", plugins.join(" ")),
-            );
-        }
-        for pl in &self.filter {
-            let name = pl.name();
-            if state.skip_filter_plugins.contains(name) {
-                continue;
-            }
-            let status = pl.filter(state, pod, node);
-            if status.is_success() {
-                continue;
-            }
-            if !status.is_rejected() {
-                return Status::error(format!(
-                    "running {name:?} filter plugin: {}",
-                    status.message()
-                ))
-                .with_plugin(name);
-            }
-            return status.with_plugin(name);
-        }
-        Status::success()
+        self.filters_for(state).run(state, pod, node)
+    }
+
+    /// The Filter plugins a cycle runs on each node: those whose PreFilter did not skip,
+    /// picked once per cycle instead of once per node.
+    pub fn filters_for(&self, state: &CycleState) -> Filters<'_> {
+        Filters(
+            self.filter
+                .iter()
+                .filter(|pl| !state.skip_filter_plugins.contains(pl.name()))
+                .collect(),
+        )
     }
 
     /// Runs [`Profile::run_filters`] on every node of the snapshot (in snapshot order).
@@ -246,8 +229,9 @@ impl Profile {
     ) -> Result<FilterOutcome, Status> {
         let mut feasible = Vec::new();
         let mut failed = Vec::new();
+        let filters = self.filters_for(state);
         for node in snapshot.nodes.iter() {
-            let status = self.run_filters(state, pod, node);
+            let status = filters.run(state, pod, node);
             if status.is_success() {
                 feasible.push(node.clone());
             } else if status.code == Code::Error {
@@ -350,5 +334,40 @@ impl Profile {
             }
         }
         totals
+    }
+}
+
+/// The Filter plugins of one cycle (see [`Profile::filters_for`]).
+pub struct Filters<'a>(Vec<&'a Arc<dyn FilterPlugin>>);
+
+impl Filters<'_> {
+    /// Runs the filters on one node: see [`Profile::run_filters`].
+    pub fn run(&self, state: &CycleState, pod: &PodInfo, node: &NodeInfo) -> Status {
+        if let Some((names, plugins)) = &state.pre_filter_nodes
+            && !names.contains(node.name())
+        {
+            let mut plugins = plugins.clone();
+            plugins.sort_unstable();
+            return Status::new(
+                Code::UnschedulableAndUnresolvable,
+                format!("node(s) didn't satisfy plugin(s) [{}]", plugins.join(" ")),
+            );
+        }
+        for pl in &self.0 {
+            let status = pl.filter(state, pod, node);
+            if status.is_success() {
+                continue;
+            }
+            let name = pl.name();
+            if !status.is_rejected() {
+                return Status::error(format!(
+                    "running {name:?} filter plugin: {}",
+                    status.message()
+                ))
+                .with_plugin(name);
+            }
+            return status.with_plugin(name);
+        }
+        Status::success()
     }
 }
