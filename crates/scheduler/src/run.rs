@@ -119,6 +119,7 @@ async fn watch_pods(
             shared.queue.retain(|uid| listed.contains(uid));
             shared.cache().retain_listed_pods(&listed);
             shared.queue.move_all_unschedulable();
+            tracing::debug!(pods = listed.len(), "pods listed");
             synced.send_replace(true);
         }
         match event {
@@ -166,6 +167,7 @@ async fn watch_nodes(client: kube::Client, shared: Arc<Shared>, synced: watch::S
     while let Some(event) = stream.next().await {
         if let Some(listed) = relist.follow(&event, |node: &Node| node.metadata.name.as_ref()) {
             shared.cache().retain_listed_nodes(&listed);
+            tracing::debug!(nodes = listed.len(), "nodes listed");
             synced.send_replace(true);
         }
         match event {
@@ -371,8 +373,15 @@ pub async fn run(
     mut shutdown: watch::Receiver<bool>,
 ) {
     let mut watches = Vec::new();
-    let owners = crate::listers::Owners::spawn(&client, &mut watches).await;
-    let budgets = crate::listers::DisruptionBudgets::spawn(&client, &mut watches).await;
+    // Both discoveries at once: each is a round trip before its watches can start.
+    let (mut owner_watches, mut budget_watches) = (Vec::new(), Vec::new());
+    let (owners, budgets) = tokio::join!(
+        crate::listers::Owners::spawn(&client, &mut owner_watches),
+        crate::listers::DisruptionBudgets::spawn(&client, &mut budget_watches),
+    );
+    watches.extend(owner_watches);
+    watches.extend(budget_watches);
+    tracing::debug!("owner and budget watches started");
     let shared = Arc::new(Shared {
         queue: SchedulingQueue::new(),
         cache: Arc::new(Mutex::new(Cache::new())),
