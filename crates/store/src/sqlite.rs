@@ -37,6 +37,10 @@ pub struct SqliteOptions {
     pub expiry_interval: Duration,
     /// The most write requests committed in one transaction.
     pub max_batch: usize,
+    /// How long the writer waits for more requests before committing, while writers are
+    /// concurrent (a batch of more than one request within the last second); zero commits
+    /// at once. A lone writer never waits.
+    pub commit_delay: Duration,
 }
 
 impl Default for SqliteOptions {
@@ -44,6 +48,7 @@ impl Default for SqliteOptions {
         SqliteOptions {
             expiry_interval: Duration::from_secs(1),
             max_batch: 1024,
+            commit_delay: Duration::from_micros(500),
         }
     }
 }

@@ -166,6 +166,50 @@ async fn concurrent_writes_are_group_committed() {
     );
 }
 
+/// While writers are concurrent, the writer waits `commit_delay` for company before a
+/// commit: two writes 20 ms apart then share one commit, where a writer that commits at
+/// once would make two.
+#[tokio::test]
+async fn while_writers_are_concurrent_a_commit_waits_for_company() {
+    let dir = tempfile::tempdir().unwrap();
+    let options = SqliteOptions {
+        commit_delay: std::time::Duration::from_millis(300),
+        ..SqliteOptions::default()
+    };
+    let s = SqliteStore::open(dir.path(), options).unwrap();
+    // A burst: a batch of several requests marks the writers concurrent.
+    let mut burst = tokio::task::JoinSet::new();
+    for w in 0..32 {
+        let s = s.clone();
+        burst.spawn(async move {
+            s.create(&format!("/registry/b/{w}"), Bytes::new(), None)
+                .await
+        });
+    }
+    for created in burst.join_all().await {
+        created.unwrap();
+    }
+    let before = s.write_stats();
+    assert!(
+        before.commits < before.writes,
+        "the burst shared commits: {before:?}"
+    );
+    let first = {
+        let s = s.clone();
+        tokio::spawn(async move { s.create("/registry/late/1", Bytes::new(), None).await })
+    };
+    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    let second = s
+        .create("/registry/late/2", Bytes::new(), None)
+        .await
+        .unwrap();
+    let first = first.await.unwrap().unwrap();
+    assert_eq!(second, first + 1, "consecutive revisions of one batch");
+    let after = s.write_stats();
+    assert_eq!(after.writes - before.writes, 2);
+    assert_eq!(after.commits - before.commits, 1, "{before:?} → {after:?}");
+}
+
 #[tokio::test]
 async fn a_snapshot_restores_to_the_same_state() {
     let tmp = tempfile::tempdir().unwrap();

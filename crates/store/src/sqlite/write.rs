@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::sync::mpsc::{self, RecvTimeoutError, TryRecvError};
 use std::thread::JoinHandle;
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tokio::sync::{broadcast, oneshot};
 
 /// How many revisions one compaction step prunes before writes get a turn.
@@ -85,6 +85,7 @@ impl WriterHandle {
             compact_target: revs.compacted(),
             compact_done: oldest,
             next_expiry: Instant::now(),
+            concurrent_until: None,
             conn,
             rx,
             revs,
@@ -125,6 +126,10 @@ impl Drop for WriterHandle {
     }
 }
 
+/// How long after a batch of several requests the writer waits for company before each
+/// commit ([`SqliteOptions::commit_delay`]).
+const CONCURRENT_WINDOW: Duration = Duration::from_secs(1);
+
 struct Writer {
     conn: Connection,
     rx: mpsc::Receiver<Request>,
@@ -138,6 +143,9 @@ struct Writer {
     /// ...and has done so for every row below this one.
     compact_done: i64,
     next_expiry: Instant,
+    /// Until when writers count as concurrent: a batch of more than one request was seen
+    /// less than [`CONCURRENT_WINDOW`] before.
+    concurrent_until: Option<Instant>,
 }
 
 fn now_millis() -> i64 {
@@ -166,11 +174,21 @@ impl Writer {
                 }
             };
             let mut batch: Vec<Request> = first.into_iter().collect();
-            while batch.len() < self.options.max_batch {
-                match self.rx.try_recv() {
-                    Ok(req) => batch.push(req),
-                    Err(_) => break,
-                }
+            self.drain(&mut batch);
+            if self
+                .concurrent_until
+                .is_some_and(|until| Instant::now() < until)
+                && !batch.is_empty()
+                && batch.len() < self.options.max_batch
+                && !self.options.commit_delay.is_zero()
+            {
+                // Group commit: with concurrent writers, a moment's wait lets more requests
+                // share this transaction's commit (its WAL frames and fsync).
+                std::thread::sleep(self.options.commit_delay);
+                self.drain(&mut batch);
+            }
+            if batch.len() > 1 {
+                self.concurrent_until = Some(Instant::now() + CONCURRENT_WINDOW);
             }
             let expire = Instant::now() >= self.next_expiry;
             if expire {
@@ -184,6 +202,16 @@ impl Writer {
             {
                 tracing::error!(%err, "compaction step failed; retrying at the next compaction");
                 self.compact_done = self.compact_target;
+            }
+        }
+    }
+
+    /// Adds the queued requests to `batch`, up to the batch limit.
+    fn drain(&mut self, batch: &mut Vec<Request>) {
+        while batch.len() < self.options.max_batch {
+            match self.rx.try_recv() {
+                Ok(req) => batch.push(req),
+                Err(_) => break,
             }
         }
     }
