@@ -118,6 +118,7 @@ impl ResourceInfo {
 }
 
 use Subresource::{Binding, Finalize, Scale, Status, Token};
+use std::collections::HashMap;
 
 macro_rules! kind {
     ($group:expr, $version:expr, $kind:expr, $plural:expr, $singular:expr, namespaced: $ns:expr,
@@ -295,11 +296,22 @@ pub fn intern(custom: &CustomInfo) -> &'static ResourceInfo {
     leaked
 }
 
-/// Looks up a served resource by group, version and plural name.
+/// Looks up a served resource by group, version and plural name (every request does: an
+/// index by plural instead of a scan of the whole table).
 pub fn find(group: &str, version: &str, plural: &str) -> Option<&'static ResourceInfo> {
-    BUILTIN
+    static BY_PLURAL: std::sync::LazyLock<HashMap<&'static str, Vec<&'static ResourceInfo>>> =
+        std::sync::LazyLock::new(|| {
+            let mut index: HashMap<&'static str, Vec<&'static ResourceInfo>> = HashMap::new();
+            for r in BUILTIN {
+                index.entry(r.plural).or_default().push(r);
+            }
+            index
+        });
+    BY_PLURAL
+        .get(plural)?
         .iter()
-        .find(|r| r.group == group && r.version == version && r.plural == plural)
+        .copied()
+        .find(|r| r.group == group && r.version == version)
 }
 
 /// The API groups served, in discovery order, each with its versions.
