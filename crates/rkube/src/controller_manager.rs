@@ -64,8 +64,12 @@ impl ControllerManagerArgs {
     /// Runs the controllers until SIGTERM or SIGINT.
     pub async fn run(self) -> anyhow::Result<()> {
         let options = self.flags.options()?;
-        let client =
-            process::client(&self.kubeconfig, rkube_api::agent::CONTROLLER_MANAGER).await?;
+        let client = process::client(
+            &self.kubeconfig,
+            rkube_api::agent::CONTROLLER_MANAGER,
+            process::Protocol::Http1,
+        )
+        .await?;
         let mut signals = Signals::listen()?;
         let (stop, shutdown) = tokio::sync::watch::channel(false);
         let controllers = rkube_controllers::spawn(

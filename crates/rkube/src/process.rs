@@ -5,9 +5,28 @@ use anyhow::Context;
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use std::path::Path;
 
+/// How a component's client talks to the API server.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Protocol {
+    /// HTTP/1.1, a connection per request in flight (kube's own client), which the
+    /// controller manager and the simulated nodes keep. The controller manager holds a
+    /// long-lived watch per resource (its garbage collector watches every one, custom ones
+    /// included): over HTTP/2 they would all share one connection, and past the server's
+    /// limit of concurrent streams per connection (200 here, 100 upstream) a watch would
+    /// wait for a stream that never frees, where client-go would open another connection.
+    Http1,
+    /// HTTP/2 when the server offers it: see [`http2_client`]. For the scheduler, whose
+    /// handful of watches leaves its streams to bindings and events.
+    Http2,
+}
+
 /// A client for the API server (and user) of a kubeconfig file, sending `agent` as its
 /// `User-Agent` (one of [`rkube_api::agent`]'s, which names the component's writes).
-pub async fn client(kubeconfig: &Path, agent: &'static str) -> anyhow::Result<kube::Client> {
+pub async fn client(
+    kubeconfig: &Path,
+    agent: &'static str,
+    protocol: Protocol,
+) -> anyhow::Result<kube::Client> {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let file = Kubeconfig::read_from(kubeconfig)
         .with_context(|| format!("reading {}", kubeconfig.display()))?;
@@ -17,7 +36,10 @@ pub async fn client(kubeconfig: &Path, agent: &'static str) -> anyhow::Result<ku
         http::header::USER_AGENT,
         http::HeaderValue::from_static(agent),
     ));
-    http2_client(&config)
+    match protocol {
+        Protocol::Http1 => Ok(kube::Client::try_from(config)?),
+        Protocol::Http2 => http2_client(&config),
+    }
 }
 
 /// A client of `config` that speaks HTTP/2 when the server offers it (ALPN), as client-go

@@ -39,7 +39,12 @@ impl SchedulerArgs {
             }
             None => Options::default(),
         };
-        let client = process::client(&self.kubeconfig, rkube_api::agent::SCHEDULER).await?;
+        let client = process::client(
+            &self.kubeconfig,
+            rkube_api::agent::SCHEDULER,
+            process::Protocol::Http2,
+        )
+        .await?;
         let mut signals = Signals::listen()?;
         let (stop, shutdown) = tokio::sync::watch::channel(false);
         let scheduler = rkube_scheduler::spawn(

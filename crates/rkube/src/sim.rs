@@ -106,7 +106,12 @@ impl SimArgs {
 
     /// Runs the simulated nodes until SIGTERM or SIGINT.
     pub async fn run(self) -> anyhow::Result<()> {
-        let client = process::client(&self.kubeconfig, rkube_api::agent::KUBELET).await?;
+        let client = process::client(
+            &self.kubeconfig,
+            rkube_api::agent::KUBELET,
+            process::Protocol::Http1,
+        )
+        .await?;
         let mut control = self
             .control_file
             .clone()
