@@ -11,5 +11,6 @@ pub mod queue;
 pub mod resources;
 pub mod run;
 pub mod schedule;
+pub mod wire;
 
 pub use run::{Options, spawn};

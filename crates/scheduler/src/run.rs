@@ -106,12 +106,13 @@ async fn watch_pods(
     name: String,
     synced: watch::Sender<bool>,
 ) {
-    let api: Api<Pod> = Api::all(client);
-    // managedFields are dropped on arrival, as upstream's scheduler does: never read here.
+    // managedFields are never read here: they are skipped while decoding (upstream's
+    // scheduler drops them once decoded).
+    let api: Api<crate::wire::WirePod> = Api::all(client);
     let mut stream = Box::pin(
         watcher::watcher(api, watcher::Config::default())
             .default_backoff()
-            .modify(|pod| pod.metadata.managed_fields = None),
+            .map(|event| event.map(crate::wire::unwrap_event)),
     );
     let mut relist = Relist::default();
     while let Some(event) = stream.next().await {
