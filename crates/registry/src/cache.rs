@@ -296,6 +296,34 @@ impl ResourceCache {
         self.read().objects.get(key).cloned()
     }
 
+    /// The objects under `prefix` after the key `start_after`, if they are the same now as
+    /// at revision `rev`: the cache has seen `rev`, its event window reaches back to `rev`,
+    /// and no event of this resource came after it. `None` when that cannot be told.
+    pub fn unchanged_since(
+        &self,
+        prefix: &str,
+        start_after: &str,
+        rev: i64,
+        progress: &Caches,
+    ) -> Option<Vec<Arc<Entry>>> {
+        let state = self.read();
+        let unchanged = progress.revision() >= rev
+            && rev >= state.window_start
+            && state.events.back().is_none_or(|(_, e)| e.entry.rv <= rev);
+        if !unchanged {
+            return None;
+        }
+        use std::ops::Bound::{Excluded, Unbounded};
+        Some(
+            state
+                .objects
+                .range::<str, _>((Excluded(start_after), Unbounded))
+                .take_while(|(k, _)| k.starts_with(prefix))
+                .map(|(_, e)| e.clone())
+                .collect(),
+        )
+    }
+
     /// The objects under `prefix` and the revision they are consistent at.
     pub fn snapshot_at(&self, prefix: &str, progress: &Caches) -> (Vec<Arc<Entry>>, i64) {
         let state = self.read();
@@ -716,6 +744,59 @@ mod tests {
             );
             tokio::time::sleep(std::time::Duration::from_millis(5)).await;
         }
+    }
+
+    /// A later page can come from the cache only while nothing of the resource changed
+    /// since the first page's revision, the cache has seen it, and its window reaches it.
+    #[tokio::test]
+    async fn later_pages_come_from_the_cache_only_while_the_resource_is_unchanged() {
+        let (_dir, store, caches) = started().await;
+        let info = BUILTIN.iter().find(|i| i.plural == "pods").unwrap();
+        let mut rv = 0;
+        for name in ["p1", "p2", "p3"] {
+            rv = store
+                .create(
+                    &format!("/registry/pods/default/{name}"),
+                    pod("{}", "Pending"),
+                    None,
+                )
+                .await
+                .unwrap();
+        }
+        let names = |entries: Option<Vec<Arc<Entry>>>| {
+            entries.map(|e| e.iter().map(|e| e.key.clone()).collect::<Vec<_>>())
+        };
+        let cache = caches.get(info).unwrap();
+        let (prefix, first_page_end) = ("/registry/pods/default/", "/registry/pods/default/p1");
+        assert!(
+            cache
+                .unchanged_since(prefix, first_page_end, rv + 1, &caches)
+                .is_none(),
+            "a revision the cache has not seen"
+        );
+        assert!(caches.wait_for(rv, Duration::from_secs(30)).await);
+        assert_eq!(
+            names(cache.unchanged_since(prefix, first_page_end, rv, &caches)),
+            Some(vec![
+                "/registry/pods/default/p2".to_owned(),
+                "/registry/pods/default/p3".to_owned()
+            ])
+        );
+        let changed = store
+            .update("/registry/pods/default/p3", pod("{}", "Running"), rv, None)
+            .await
+            .unwrap();
+        assert!(caches.wait_for(changed, Duration::from_secs(30)).await);
+        assert!(
+            cache
+                .unchanged_since(prefix, first_page_end, rv, &caches)
+                .is_none(),
+            "p3 changed after the first page's revision"
+        );
+        assert_eq!(
+            names(cache.unchanged_since(prefix, first_page_end, changed, &caches)).map(|n| n.len()),
+            Some(2)
+        );
     }
 
     /// How many events a cache keeps after `n` changes under `window`.

@@ -180,6 +180,16 @@ impl Storage {
                 ));
             }
             let (rv, start) = decode_token(token, &resource_prefix)?;
+            // The next page from the watch cache when nothing of the resource changed since
+            // the first page's revision (a relist in pages, kubectl's chunks of 500): the
+            // store would read the same objects at that revision.
+            if let Some(entries) = self
+                .caches
+                .get(info)
+                .and_then(|cache| cache.unchanged_since(&prefix, &start, rv, &self.caches))
+            {
+                return Ok(page(entries, opts, opts.limit, rv, &resource_prefix));
+            }
             return self
                 .list_from_store(info, &prefix, Some(start), rv, opts)
                 .await;

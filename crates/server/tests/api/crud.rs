@@ -328,6 +328,35 @@ async fn selectors_and_pagination() {
     }
     assert_eq!(seen, vec!["cm0", "cm1", "cm2", "cm3", "cm4"]);
 
+    // A change between pages: the later pages still show the list as it was at the first
+    // page's revision (from the store: the watch cache has moved on). Unchanged, as above,
+    // they come from the watch cache.
+    let first = api.list(&ListParams::default().limit(2)).await.unwrap();
+    let mut params = ListParams::default()
+        .limit(2)
+        .continue_token(&first.metadata.continue_.clone().unwrap());
+    let mut seen: Vec<String> = first
+        .items
+        .into_iter()
+        .filter_map(|c| c.metadata.name)
+        .collect();
+    api.delete("cm2", &DeleteParams::default()).await.unwrap();
+    api.create(
+        &PostParams::default(),
+        &configmap("cm5", json!({"tier": "odd"})),
+    )
+    .await
+    .unwrap();
+    loop {
+        let page = api.list(&params).await.unwrap();
+        seen.extend(page.items.into_iter().filter_map(|c| c.metadata.name));
+        match page.metadata.continue_.filter(|t| !t.is_empty()) {
+            Some(token) => params = params.continue_token(&token),
+            None => break,
+        }
+    }
+    assert_eq!(seen, vec!["cm0", "cm1", "cm2", "cm3", "cm4"]);
+
     // `resourceVersion=0` with a limit (client-go's first list) is served whole from the
     // watch cache, the limit ignored, as upstream's watch cache does.
     let all = api.list(&ListParams::default()).await.unwrap();
