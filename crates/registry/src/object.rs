@@ -91,33 +91,54 @@ pub fn encode(obj: &Value) -> Vec<u8> {
     };
     out.push(b'{');
     let mut first = true;
-    let mut field = |out: &mut Vec<u8>, key: &str, value: &Value| {
-        if !first {
-            out.push(b',');
-        }
-        first = false;
-        // Writing to a Vec cannot fail.
-        let _ = serde_json::to_writer(&mut *out, key);
-        out.push(b':');
-        let _ = serde_json::to_writer(&mut *out, value);
-    };
     for key in ["apiVersion", "kind"] {
         if let Some(value) = map.get(key) {
-            field(&mut out, key, value);
+            member(&mut out, &mut first, key, value);
         }
     }
     if let Some(Value::Object(meta)) = map.get("metadata") {
-        let mut meta = meta.clone();
-        meta.remove("resourceVersion");
-        field(&mut out, "metadata", &Value::Object(meta));
+        member(
+            &mut out,
+            &mut first,
+            "metadata",
+            &WithoutResourceVersion(meta),
+        );
     }
     for (key, value) in map {
         if !matches!(key.as_str(), "apiVersion" | "kind" | "metadata") {
-            field(&mut out, key, value);
+            member(&mut out, &mut first, key, value);
         }
     }
     out.push(b'}');
     out
+}
+
+/// Writes `"key":value` to a JSON object being written, after a comma unless it is the
+/// first member.
+fn member(out: &mut Vec<u8>, first: &mut bool, key: &str, value: &impl serde::Serialize) {
+    if !*first {
+        out.push(b',');
+    }
+    *first = false;
+    // Writing to a Vec cannot fail.
+    let _ = serde_json::to_writer(&mut *out, key);
+    out.push(b':');
+    let _ = serde_json::to_writer(&mut *out, value);
+}
+
+/// Metadata as stored: every member but `resourceVersion`, written without cloning the
+/// metadata (managedFields and all) to remove it, since every write encodes.
+struct WithoutResourceVersion<'a>(&'a serde_json::Map<String, Value>);
+
+impl serde::Serialize for WithoutResourceVersion<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = serializer.serialize_map(None)?;
+        for (key, value) in self.0.iter().filter(|(k, _)| *k != "resourceVersion") {
+            map.serialize_entry(key, value)?;
+        }
+        map.end()
+    }
 }
 
 /// Skips one JSON string starting at `at` (which must be `"`); returns the
