@@ -5,6 +5,7 @@
 //! served from the watch caches (see [`crate::cache`]) with upstream's
 //! resourceVersion rules.
 
+mod bind;
 mod delete;
 mod list;
 mod update;

@@ -455,6 +455,27 @@ impl Storage {
             // The first read may come from the watch cache; a refusal is only given on what
             // the store says.
             let cached = attempt == 0;
+            if cached
+                && let Some(entry) = self.caches.get(info).and_then(|c| c.get(&key))
+                && let Some(edit) = super::bind::bind(&entry.bytes, node, &super::now())
+            {
+                let super::bind::Edit::Bound(bytes) = edit else {
+                    // Bound or deleting in the cache: the store decides (next attempt).
+                    continue;
+                };
+                match self
+                    .store
+                    .update(&key, Bytes::from(bytes), entry.rv, None)
+                    .await
+                {
+                    Ok(_) => return Ok(()),
+                    Err(rkube_store::Error::Conflict { .. }) => continue,
+                    Err(rkube_store::Error::NotFound { .. }) => {
+                        return Err(StatusError::not_found(&gr, name));
+                    }
+                    Err(err) => return Err(internal(err)),
+                }
+            }
             let (mut pod, rev) = if cached {
                 self.get_cached(info, namespace, name).await?
             } else {
