@@ -115,7 +115,12 @@ pub fn encode(obj: &Value) -> Vec<u8> {
 
 /// Writes `"key":value` to a JSON object being written, after a comma unless it is the
 /// first member.
-fn member(out: &mut Vec<u8>, first: &mut bool, key: &str, value: &impl serde::Serialize) {
+pub(crate) fn member(
+    out: &mut Vec<u8>,
+    first: &mut bool,
+    key: &str,
+    value: &impl serde::Serialize,
+) {
     if !*first {
         out.push(b',');
     }

@@ -3,6 +3,7 @@
 //! containers, managedFields and the rest are copied as they are. Decoding and re-encoding
 //! the whole pod was a tenth of the API server's CPU on a scheduling backlog.
 
+use crate::object;
 use serde_json::Value;
 use serde_json::value::RawValue;
 use std::collections::BTreeMap;
@@ -21,7 +22,7 @@ pub(super) enum Edit {
 
 /// Binds the pod encoded in `current` (the stored layout, a resourceVersion possibly
 /// spliced in) to `node`, at `now`; `None` when the bytes are not a JSON object of that
-/// shape (the caller then takes the slow path).
+/// shape (the caller then takes the whole-object path).
 pub(super) fn bind(current: &[u8], node: &str, now: &Value) -> Option<Edit> {
     let top: Members = serde_json::from_slice(current).ok()?;
     let mut meta: Members = parse_object(top.get("metadata").map(AsRef::as_ref))?;
@@ -42,10 +43,35 @@ pub(super) fn bind(current: &[u8], node: &str, now: &Value) -> Option<Edit> {
         return Some(Edit::Refused);
     }
     spec.insert("nodeName".to_owned(), raw(&Value::from(node))?);
-    let mut status: Value = match top.get("status") {
-        Some(s) => serde_json::from_str(s.get()).ok()?,
-        None => Value::Null,
-    };
+    // A pod without a status would gain the member where an encoded object places it:
+    // left to the whole-object path.
+    let mut status: Value = serde_json::from_str(top.get("status")?.get()).ok()?;
+    set_scheduled(&mut status, now.clone());
+
+    let mut out = Vec::with_capacity(current.len() + 128);
+    out.push(b'{');
+    let mut first = true;
+    for key in ["apiVersion", "kind"] {
+        if let Some(value) = top.get(key) {
+            object::member(&mut out, &mut first, key, value);
+        }
+    }
+    object::member(&mut out, &mut first, "metadata", &meta);
+    for (key, value) in &top {
+        match key.as_str() {
+            "apiVersion" | "kind" | "metadata" => {}
+            "spec" => object::member(&mut out, &mut first, key, &spec),
+            "status" => object::member(&mut out, &mut first, key, &status),
+            _ => object::member(&mut out, &mut first, key, value),
+        }
+    }
+    out.push(b'}');
+    Some(Edit::Bound(out))
+}
+
+/// Sets a pod status's `PodScheduled` condition to True at `now`, in place of any earlier
+/// one, as a binding does.
+pub(super) fn set_scheduled(status: &mut Value, now: Value) {
     let mut conditions: Vec<Value> = status["conditions"]
         .as_array()
         .map(|c| {
@@ -60,68 +86,6 @@ pub(super) fn bind(current: &[u8], node: &str, now: &Value) -> Option<Edit> {
         "lastProbeTime": null, "lastTransitionTime": now,
     }));
     status["conditions"] = Value::Array(conditions);
-
-    let mut out = Vec::with_capacity(current.len() + 128);
-    out.push(b'{');
-    let mut first = true;
-    let mut member = |out: &mut Vec<u8>, key: &str, value: &dyn erased::Encode| {
-        if !first {
-            out.push(b',');
-        }
-        first = false;
-        let _ = serde_json::to_writer(&mut *out, key);
-        out.push(b':');
-        value.encode(out);
-    };
-    for key in ["apiVersion", "kind"] {
-        if let Some(value) = top.get(key) {
-            member(&mut out, key, value);
-        }
-    }
-    member(&mut out, "metadata", &meta);
-    let with_spec = top.contains_key("spec");
-    let with_status = top.contains_key("status");
-    for (key, value) in &top {
-        match key.as_str() {
-            "apiVersion" | "kind" | "metadata" => {}
-            "spec" => member(&mut out, key, &spec),
-            "status" => member(&mut out, key, &status),
-            _ => member(&mut out, key, value),
-        }
-    }
-    // Members the pod did not have, in the order an encoded object would place them.
-    if !with_spec || !with_status {
-        return None;
-    }
-    out.push(b'}');
-    Some(Edit::Bound(out))
-}
-
-/// Encoding for the three kinds of member values, without generics in the closure.
-mod erased {
-    use super::{Members, RawValue, Value};
-
-    pub(super) trait Encode {
-        fn encode(&self, out: &mut Vec<u8>);
-    }
-
-    impl Encode for Box<RawValue> {
-        fn encode(&self, out: &mut Vec<u8>) {
-            out.extend_from_slice(self.get().as_bytes());
-        }
-    }
-
-    impl Encode for Members {
-        fn encode(&self, out: &mut Vec<u8>) {
-            let _ = serde_json::to_writer(out, self);
-        }
-    }
-
-    impl Encode for Value {
-        fn encode(&self, out: &mut Vec<u8>) {
-            let _ = serde_json::to_writer(out, self);
-        }
-    }
 }
 
 /// The members of an encoded object (`None` when it is something else).
@@ -141,7 +105,6 @@ fn raw(value: &Value) -> Option<Box<RawValue>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::object;
     use serde_json::json;
 
     fn pod(extra_spec: Value, status: Value, meta: Value) -> Value {
@@ -169,18 +132,7 @@ mod tests {
     fn decoded_binding(pod: &Value, node: &str, now: &Value) -> Vec<u8> {
         let mut pod = pod.clone();
         pod["spec"]["nodeName"] = Value::from(node);
-        let mut conditions: Vec<Value> = pod["status"]["conditions"]
-            .as_array()
-            .cloned()
-            .unwrap_or_default()
-            .into_iter()
-            .filter(|c| c["type"] != "PodScheduled")
-            .collect();
-        conditions.push(json!({
-            "type": "PodScheduled", "status": "True",
-            "lastProbeTime": null, "lastTransitionTime": now,
-        }));
-        pod["status"]["conditions"] = Value::Array(conditions);
+        set_scheduled(&mut pod["status"], now.clone());
         object::encode(&pod)
     }
 

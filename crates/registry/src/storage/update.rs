@@ -1,6 +1,6 @@
 //! Updates (PUT, status, patches) and Service allocations.
 
-use super::{Storage, check_namespace, check_type, internal, object, rejection, spec_part};
+use super::{Storage, bind, check_namespace, check_type, internal, object, rejection, spec_part};
 use crate::alloc::AllocError;
 use crate::convert;
 use crate::kinds::{ResourceInfo, Subresource};
@@ -455,67 +455,29 @@ impl Storage {
             // The first read may come from the watch cache; a refusal is only given on what
             // the store says.
             let cached = attempt == 0;
-            if cached
-                && let Some(entry) = self.caches.get(info).and_then(|c| c.get(&key))
-                && let Some(edit) = super::bind::bind(&entry.bytes, node, &super::now())
-            {
-                let super::bind::Edit::Bound(bytes) = edit else {
-                    // Bound or deleting in the cache: the store decides (next attempt).
-                    continue;
-                };
-                match self
-                    .store
-                    .update(&key, Bytes::from(bytes), entry.rv, None)
-                    .await
-                {
-                    Ok(_) => return Ok(()),
-                    Err(rkube_store::Error::Conflict { .. }) => continue,
-                    Err(rkube_store::Error::NotFound { .. }) => {
-                        return Err(StatusError::not_found(&gr, name));
-                    }
-                    Err(err) => return Err(internal(err)),
-                }
-            }
-            let (mut pod, rev) = if cached {
-                self.get_cached(info, namespace, name).await?
+            // From the cache, the binding edits the encoded pod (`None`: another shape).
+            let edited = if cached {
+                self.caches
+                    .get(info)
+                    .and_then(|c| c.get(&key))
+                    .and_then(|entry| {
+                        Some((bind::bind(&entry.bytes, node, &super::now())?, entry.rv))
+                    })
             } else {
-                self.get_raw(info, namespace, name).await?
+                None
             };
-            let bound = pod["spec"]["nodeName"]
-                .as_str()
-                .is_some_and(|n| !n.is_empty());
-            if cached && (bound || object::meta_str(&pod, "deletionTimestamp").is_some()) {
-                continue;
-            }
-            if let Some(bound) = pod["spec"]["nodeName"].as_str().filter(|n| !n.is_empty()) {
-                return Err(StatusError::conflict(
-                    &gr,
-                    name,
-                    &format!("pod {name} is already assigned to node \"{bound}\""),
-                ));
-            }
-            if object::meta_str(&pod, "deletionTimestamp").is_some() {
-                return Err(StatusError::conflict(
-                    &gr,
-                    name,
-                    &format!("pod {name} is being deleted, cannot be assigned to a host"),
-                ));
-            }
-            pod["spec"]["nodeName"] = Value::from(node);
-            let conditions = pod["status"]["conditions"]
-                .as_array()
-                .cloned()
-                .unwrap_or_default();
-            let mut conditions: Vec<Value> = conditions
-                .into_iter()
-                .filter(|c| c["type"] != "PodScheduled")
-                .collect();
-            conditions.push(serde_json::json!({
-                "type": "PodScheduled", "status": "True",
-                "lastProbeTime": null, "lastTransitionTime": super::now(),
-            }));
-            pod["status"]["conditions"] = Value::Array(conditions);
-            let bytes = object::encode(&pod);
+            let (bytes, rev) = match edited {
+                // Bound or deleting in the cache: the store decides (next attempt).
+                Some((bind::Edit::Refused, _)) => continue,
+                Some((bind::Edit::Bound(bytes), rev)) => (bytes, rev),
+                None => match self
+                    .bind_decoded(info, namespace, name, node, cached)
+                    .await?
+                {
+                    Some(edited) => edited,
+                    None => continue,
+                },
+            };
             match self.store.update(&key, Bytes::from(bytes), rev, None).await {
                 Ok(_) => return Ok(()),
                 Err(rkube_store::Error::Conflict { .. }) => continue,
@@ -526,5 +488,47 @@ impl Storage {
             }
         }
         Err(StatusError::conflict(&gr, name, OPTIMISTIC_LOCK))
+    }
+
+    /// The binding on the whole decoded pod, read from the cache when `cached` (else the
+    /// store): the stored bytes and the revision they replace; `None` when the cache shows
+    /// the pod bound or deleting, so the store must decide.
+    async fn bind_decoded(
+        &self,
+        info: &ResourceInfo,
+        namespace: Option<&str>,
+        name: &str,
+        node: &str,
+        cached: bool,
+    ) -> Result<Option<(Vec<u8>, i64)>, StatusError> {
+        let gr = info.group_resource();
+        let (mut pod, rev) = if cached {
+            self.get_cached(info, namespace, name).await?
+        } else {
+            self.get_raw(info, namespace, name).await?
+        };
+        let bound = pod["spec"]["nodeName"]
+            .as_str()
+            .is_some_and(|n| !n.is_empty());
+        if cached && (bound || object::meta_str(&pod, "deletionTimestamp").is_some()) {
+            return Ok(None);
+        }
+        if let Some(bound) = pod["spec"]["nodeName"].as_str().filter(|n| !n.is_empty()) {
+            return Err(StatusError::conflict(
+                &gr,
+                name,
+                &format!("pod {name} is already assigned to node \"{bound}\""),
+            ));
+        }
+        if object::meta_str(&pod, "deletionTimestamp").is_some() {
+            return Err(StatusError::conflict(
+                &gr,
+                name,
+                &format!("pod {name} is being deleted, cannot be assigned to a host"),
+            ));
+        }
+        pod["spec"]["nodeName"] = Value::from(node);
+        bind::set_scheduled(&mut pod["status"], super::now());
+        Ok(Some((object::encode(&pod), rev)))
     }
 }
