@@ -48,13 +48,11 @@ fn main() -> anyhow::Result<()> {
     // cycles are one after another, and a second worker only added wakeups across threads
     // (4 % fewer pods/s on a backlog sharing two cores with the API server).
     let runtime = match cli.command {
-        Command::Scheduler(_) => tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()?,
-        _ => tokio::runtime::Builder::new_multi_thread()
-            .enable_all()
-            .build()?,
-    };
+        Command::Scheduler(_) => tokio::runtime::Builder::new_current_thread(),
+        _ => tokio::runtime::Builder::new_multi_thread(),
+    }
+    .enable_all()
+    .build()?;
     runtime.block_on(async move {
         match cli.command {
             Command::Server(args) => args.run().await,
